@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `dockside` command.
+ *
+ * @since 0.1.0
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cli from "./Cli.js"
+
+NodeRuntime.runMain(Cli.run(process.argv), { disableErrorReporting: true })

@@ -55,10 +55,16 @@ export interface Visitor {
   readonly entryEnd: () => void
 }
 
+interface Latin1Slicer {
+  readonly latin1Slice: (this: Uint8Array, start: number, end: number) => string
+}
+const latin1Slice = (Buffer.prototype as unknown as Latin1Slicer).latin1Slice
+
+/** The bytes of a field up to its first NUL, as a latin1 string. */
 const latin1 = (bytes: Uint8Array, start: number, end: number): string => {
   let stop = start
   while (stop < end && bytes[stop] !== 0) stop++
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, stop - start).toString("latin1")
+  return latin1Slice.call(bytes, start, stop)
 }
 
 const isZeroBlock = (block: Uint8Array, start: number): boolean => {
@@ -66,20 +72,26 @@ const isZeroBlock = (block: Uint8Array, start: number): boolean => {
   return true
 }
 
-const octal = /^[0-7]+$/
 
 /** Result of decoding a numeric field: the value or the reason it is invalid. */
 type Numeric = bigint | string
 
+const isTrimmed = (c: number | undefined): boolean => c === 0x20 || c === 0
+
+/** Go's `parseOctal`: trim spaces and NULs, stop at a NUL, parse octal digits; empty is 0. */
 const parseOctal = (block: Uint8Array, start: number, length: number): Numeric => {
   let from = start
   let to = start + length
-  const trimmed = (c: number | undefined) => c === 0x20 || c === 0
-  while (from < to && trimmed(block[from])) from++
-  while (to > from && trimmed(block[to - 1])) to--
-  if (from === to) return 0n
-  const text = latin1(block, from, to)
-  return octal.test(text) ? BigInt(`0o${text}`) : `invalid octal number "${text}"`
+  while (from < to && isTrimmed(block[from])) from++
+  while (to > from && isTrimmed(block[to - 1])) to--
+  // A field is at most 12 bytes: 11 octal digits fit a double exactly.
+  let value = 0
+  for (let i = from; i < to; i++) {
+    const digit = block[i]! - 0x30
+    if (digit < 0 || digit > 7) return `invalid octal number "${latin1Slice.call(block, from, to)}"`
+    value = value * 8 + digit
+  }
+  return BigInt(value)
 }
 
 const maxInt64 = (1n << 63n) - 1n
@@ -265,13 +277,16 @@ export class Reader {
   private header(block: Uint8Array, start: number): void {
     const at = this.offset - blockSize
     const given = parseOctal(block, start + 148, 8)
-    let unsigned = 0
-    let signed = 0
-    for (let i = 0; i < blockSize; i++) {
-      const c = i >= 148 && i < 156 ? 0x20 : block[start + i]!
+    // The checksum field counts as 8 spaces; signed sum = unsigned sum - 256 per high byte.
+    let unsigned = 8 * 0x20
+    let high = 0
+    for (let i = start; i < start + blockSize; i++) {
+      if (i === start + 148) i += 8
+      const c = block[i]!
       unsigned += c
-      signed += c > 127 ? c - 256 : c
+      high += c >> 7
     }
+    const signed = unsigned - 256 * high
     if (typeof given === "string" || (given !== BigInt(unsigned) && given !== BigInt(signed))) {
       throw corrupt("header checksum mismatch", at)
     }
@@ -282,7 +297,7 @@ export class Reader {
     }
     const typeflag = String.fromCharCode(block[start + 156]!)
     const magic = latin1(block, start + 257, start + 263)
-    const gnu = Buffer.from(block.buffer, block.byteOffset + start + 257, 8).toString("latin1") === "ustar  \0"
+    const gnu = latin1Slice.call(block, start + 257, start + 265) === "ustar  \0"
     const star = !gnu && magic === "ustar" && latin1(block, start + 508, start + 512) === "tar"
     const ustarLike = gnu || magic === "ustar"
     const device = ustarLike && (typeflag === "3" || typeflag === "4")
@@ -400,3 +415,70 @@ export class Reader {
     this.state = this.padding === 0 ? "header" : "padding"
   }
 }
+
+/** The fields {@link encodeHeader} writes; numbers default to 0, mode to 0o644, typeflag to `0`. */
+export interface HeaderInit {
+  /** Up to 255 bytes: longer than 100 is split into the ustar prefix at a `/`. */
+  readonly name: string
+  readonly size?: number
+  readonly mode?: number
+  readonly uid?: number
+  readonly gid?: number
+  readonly mtime?: number
+  readonly typeflag?: string
+  readonly linkname?: string
+  readonly uname?: string
+  readonly gname?: string
+}
+
+const putField = (block: Uint8Array, offset: number, length: number, text: string): void => {
+  block.set(Buffer.from(text, "utf8").subarray(0, length), offset)
+}
+
+const putOctal = (block: Uint8Array, offset: number, length: number, value: number): void => {
+  putField(block, offset, length - 1, value.toString(8).padStart(length - 1, "0"))
+}
+
+/**
+ * Encode a ustar header block. Fails (returns a reason) when the name does not fit ustar
+ * or a number exceeds its octal field.
+ */
+export const encodeHeader = (init: HeaderInit): Uint8Array | string => {
+  const name = Buffer.from(init.name, "utf8")
+  let prefix = ""
+  let rest = init.name
+  if (name.length > 100) {
+    const split = init.name.lastIndexOf("/", init.name.length - 1)
+    prefix = init.name.slice(0, split)
+    rest = init.name.slice(split + 1)
+    if (split <= 0 || Buffer.byteLength(prefix) > 155 || Buffer.byteLength(rest) > 100) {
+      return `name "${init.name}" does not fit a ustar header`
+    }
+  }
+  if (Buffer.byteLength(init.linkname ?? "") > 100) return `link name "${init.linkname}" does not fit a ustar header`
+  const size = init.size ?? 0
+  if (size >= 8 ** 11 || (init.mtime ?? 0) >= 8 ** 11) return "size or mtime exceeds the ustar octal fields"
+  const block = new Uint8Array(blockSize)
+  putField(block, 0, 100, rest)
+  putOctal(block, 100, 8, init.mode ?? 0o644)
+  putOctal(block, 108, 8, init.uid ?? 0)
+  putOctal(block, 116, 8, init.gid ?? 0)
+  putOctal(block, 124, 12, size)
+  putOctal(block, 136, 12, init.mtime ?? 0)
+  putField(block, 156, 1, init.typeflag ?? "0")
+  putField(block, 157, 100, init.linkname ?? "")
+  putField(block, 257, 8, "ustar\u000000")
+  putField(block, 265, 32, init.uname ?? "")
+  putField(block, 297, 32, init.gname ?? "")
+  putOctal(block, 329, 8, 0)
+  putOctal(block, 337, 8, 0)
+  putField(block, 345, 155, prefix)
+  block.fill(0x20, 148, 156)
+  let sum = 0
+  for (const c of block) sum += c
+  putField(block, 148, 8, `${sum.toString(8).padStart(6, "0")}\u0000 `)
+  return block
+}
+
+/** Zero bytes that pad `length` bytes of entry data to a block boundary. */
+export const padding = (length: number): Uint8Array => new Uint8Array(-length & (blockSize - 1))

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Stream from "effect/Stream"
+import * as Tar from "@dockside/protocol/Tar"
 import * as TarSum from "@dockside/protocol/TarSum"
 import { createHash } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
@@ -449,4 +450,20 @@ describe("TarSum labels (spec §1)", () => {
     const cases = [["./", "."], ["dev/", "dev"], ["/foo", "/foo"], ["a//b/./c/..", "a/b"], ["../../x", "../../x"], ["/../a", "/a"], ["", "."], ["a/../..", ".."]]
     for (const [input, expected] of cases) expect(TarSum.cleanPath(input!)).toBe(expected)
   })
+})
+
+describe("Tar.encodeHeader", () => {
+  it.effect("writes ustar headers the reader (and TarSum) reads back, long names through the prefix", () =>
+    Effect.gen(function*() {
+      const long = `${"dir/".repeat(30)}file.txt`
+      const header = Tar.encodeHeader({ name: long, size: 3, mode: 0o755, uid: 7, mtime: 99, uname: "me" })
+      if (typeof header === "string") throw new Error(header)
+      const archive = Buffer.concat([header, Buffer.from("abc"), Tar.padding(3), new Uint8Array(1024)])
+      const result = yield* run(archive)
+      expect(result.entries.map((e) => e.name)).toEqual([long])
+      expect(result.entries[0]!.sum).toBe(
+        sha256(`name${long}mode493uid7gid0size3mtime99typeflag0linknameunamemegnamedevmajor0devminor0abc`)
+      )
+      expect(Tar.encodeHeader({ name: "x".repeat(101) })).toContain("does not fit")
+    }))
 })

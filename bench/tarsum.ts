@@ -7,8 +7,8 @@
  * folder. Each measurement runs in a child process of its own so that its peak RSS is its
  * own; the runs alternate between the two contenders and the medians are reported.
  */
-import * as TarSum from "@dockside/protocol/TarSum"
 import * as Tar from "@dockside/protocol/Tar"
+import * as TarSum from "@dockside/protocol/TarSum"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { execFileSync } from "node:child_process"
@@ -45,7 +45,8 @@ const archives = {
 type Contender = "sha256" | "tarsum"
 
 /** The archive as a stream of 64 KiB chunks, as a Node file read stream delivers them. */
-const source = (path: string) => Stream.fromAsyncIterable(createReadStream(path, { highWaterMark: chunkSize }), (e) => e)
+const source = (path: string) =>
+  Stream.fromAsyncIterable(createReadStream(path, { highWaterMark: chunkSize }), (e) => e)
 
 /** One pass over the file, in this process: MiB/s. */
 const measure = async (contender: Contender, path: string): Promise<number> => {
@@ -104,10 +105,14 @@ const main = (): void => {
       const rss = (c: Contender) => Math.max(...results[c].map((r) => r.rssMiB)).toFixed(0)
       console.log(
         `${label.padEnd(18)} | ${raw.toFixed(0).padStart(12)} | ${ours.toFixed(0).padStart(12)} | ` +
-          `${median(ratios).toFixed(2).padStart(5)} | ${`${rss("tarsum")} MiB`.padStart(15)} | ${`${rss("sha256")} MiB`.padStart(15)}`
+          `${median(ratios).toFixed(2).padStart(5)} | ${`${rss("tarsum")} MiB`.padStart(15)} | ${
+            `${rss("sha256")} MiB`.padStart(15)
+          }`
       )
     }
-    console.log("ratio = median of per-run TarSum/sha256 throughput ratios; peak RSS = max over runs (maxRSS of the child).")
+    console.log(
+      "ratio = median of per-run TarSum/sha256 throughput ratios; peak RSS = max over runs (maxRSS of the child)."
+    )
   } finally {
     if (process.env.BENCH_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
   }

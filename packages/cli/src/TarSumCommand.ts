@@ -3,20 +3,23 @@
  *
  * @since 0.1.0
  */
+import * as TarSum from "@dockside/protocol/TarSum"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import * as TarSum from "@dockside/protocol/TarSum"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
 
-const versions = { "0": "Version0", "1": "Version1", dev: "VersionDev" } as const satisfies Record<string, TarSum.Version>
+const versions = { "0": "Version0", "1": "Version1", dev: "VersionDev" } as const satisfies Record<
+  string,
+  TarSum.Version
+>
 
 const version = Options.choice("tarsum-version", ["0", "1", "dev"]).pipe(
   Options.withDefault("0" as const),

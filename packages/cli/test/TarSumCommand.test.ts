@@ -52,7 +52,13 @@ describe("dockside tarsum", () => {
   })
 
   it("bad arguments exit 2 with a usage message", () => {
-    for (const args of [["tarsum"], ["tarsum", "--tarsum-version", "7", "x"], ["tarsum", "--hash", "nope", "x"], ["tarsum", "--bogus", "x"]]) {
+    for (
+      const args of [["tarsum"], ["tarsum", "--tarsum-version", "7", "x"], ["tarsum", "--hash", "nope", "x"], [
+        "tarsum",
+        "--bogus",
+        "x"
+      ]]
+    ) {
       const result = dockside(args)
       expect(result.code, args.join(" ")).toBe(2)
       expect(result.stdout).toBe("")
@@ -70,9 +76,17 @@ describe("dockside tarsum", () => {
       const corrupt = join(dir, "corrupt.tar")
       writeFileSync(corrupt, Buffer.alloc(700, 0x41))
       const result = dockside(["tarsum", corrupt])
-      expect(result).toEqual({ code: 1, stdout: "", stderr: "dockside: corrupt tar archive at byte 0: header checksum mismatch\n" })
+      expect(result).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "dockside: corrupt tar archive at byte 0: header checksum mismatch\n"
+      })
       const truncated = dockside(["tarsum", "-"], Buffer.alloc(100))
-      expect(truncated).toEqual({ code: 1, stdout: "", stderr: "dockside: corrupt tar archive at byte 100: unexpected end of archive\n" })
+      expect(truncated).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "dockside: corrupt tar archive at byte 100: unexpected end of archive\n"
+      })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -196,7 +196,9 @@ const scopeEither = (input: string): Either.Either<Scope, Errors.InvalidArgument
   const type = input.slice(0, first)
   const name = input.slice(first + 1, last)
   const actions = input.slice(last + 1).split(",")
-  if (!scopeType.test(type)) return fail(`resource type "${type}" is not lower-case letters and digits, optionally (class)`)
+  if (!scopeType.test(type)) {
+    return fail(`resource type "${type}" is not lower-case letters and digits, optionally (class)`)
+  }
   if (name === "" || /\s/.test(name)) return fail("the resource name cannot be empty or hold blanks")
   const bad = actions.find((action) => !scopeAction.test(action))
   if (bad !== undefined) return fail(bad === "" ? "an action cannot be empty" : `action "${bad}" is not a word or *`)

@@ -241,7 +241,9 @@ export class InsecureAuthRefused extends Schema.TaggedError<InsecureAuthRefused>
   ...request
 }) {
   override get message(): string {
-    return `Docker will not send auth headers over HTTP. (${this.method} ${redactUrl(this.url)}; mark the registry insecure to allow it)`
+    return `Docker will not send auth headers over HTTP. (${this.method} ${
+      redactUrl(this.url)
+    }; mark the registry insecure to allow it)`
   }
 }
 

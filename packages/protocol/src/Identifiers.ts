@@ -50,7 +50,8 @@ export const Digest = Schema.String.pipe(
 export type Digest = typeof Digest.Type
 
 /** The algorithm part of a digest. */
-export const digestAlgorithm = (digest: Digest): DigestAlgorithm => digest.slice(0, digest.indexOf(":")) as DigestAlgorithm
+export const digestAlgorithm = (digest: Digest): DigestAlgorithm =>
+  digest.slice(0, digest.indexOf(":")) as DigestAlgorithm
 
 /** The hex part of a digest. */
 export const digestHex = (digest: Digest): string => digest.slice(digest.indexOf(":") + 1)
@@ -81,7 +82,9 @@ export const checkRepositoryPath = (s: string): string | undefined => {
   if (s.length > maxNameLength) return `a repository name has at most ${maxNameLength} characters, not ${s.length}`
   if (s !== s.toLowerCase()) return "repository name must be lowercase"
   for (const component of s.split("/")) {
-    if (component === "") return "a repository name cannot have an empty path component (no leading, trailing or double /)"
+    if (component === "") {
+      return "a repository name cannot have an empty path component (no leading, trailing or double /)"
+    }
     if (!pathComponent.test(component)) {
       return `path component "${component}" may hold only a-z, 0-9 and single separators (., _, __ or dashes) between them`
     }
@@ -115,7 +118,10 @@ const parser = <A>(name: string, schema: Schema.Schema<A, string>) => {
 }
 
 /** Check an image id. */
-export const parseImageId: (value: string) => Effect.Effect<ImageId, Errors.InvalidArgument> = parser("image id", ImageId)
+export const parseImageId: (value: string) => Effect.Effect<ImageId, Errors.InvalidArgument> = parser(
+  "image id",
+  ImageId
+)
 /** Check a digest. */
 export const parseDigest: (value: string) => Effect.Effect<Digest, Errors.InvalidArgument> = parser("digest", Digest)
 /** Check a tag. */

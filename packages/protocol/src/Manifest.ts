@@ -146,7 +146,9 @@ const parseObject = (what: string, input: Uint8Array | string): Either.Either<ob
   try {
     json = JSON.parse(text)
   } catch (error) {
-    return Either.left(invalid(what, `the body is not JSON (${error instanceof Error ? error.message : String(error)})`))
+    return Either.left(
+      invalid(what, `the body is not JSON (${error instanceof Error ? error.message : String(error)})`)
+    )
   }
   return typeof json === "object" && json !== null && !Array.isArray(json)
     ? Either.right(json)
@@ -158,7 +160,10 @@ const decodeWith = <A, I>(
   schema: Schema.Schema<A, I>,
   json: unknown
 ): Either.Either<A, Errors.InvalidDocument> =>
-  Either.mapLeft(Schema.decodeUnknownEither(schema, { errors: "all" })(json), (error) => invalid(what, formatIssues(error)))
+  Either.mapLeft(
+    Schema.decodeUnknownEither(schema, { errors: "all" })(json),
+    (error) => invalid(what, formatIssues(error))
+  )
 
 const decoder = <A, I>(
   what: string,
@@ -314,8 +319,10 @@ export const TagList = Schema.Struct({
 export type TagList = typeof TagList.Type
 
 /** Decode a tag list body. */
-export const decodeTagList: (input: Uint8Array | string) => Effect.Effect<TagList, Errors.InvalidDocument> =
-  decoder("tag list", TagList)
+export const decodeTagList: (input: Uint8Array | string) => Effect.Effect<TagList, Errors.InvalidDocument> = decoder(
+  "tag list",
+  TagList
+)
 
 /** The catalog body, `{"repositories":[...]}`; `null` or absent is read as `[]`. */
 export const Catalog = Schema.Struct({
@@ -325,9 +332,13 @@ export const Catalog = Schema.Struct({
 export type Catalog = typeof Catalog.Type
 
 /** Decode a catalog body. */
-export const decodeCatalog: (input: Uint8Array | string) => Effect.Effect<Catalog, Errors.InvalidDocument> =
-  decoder("catalog", Catalog)
+export const decodeCatalog: (input: Uint8Array | string) => Effect.Effect<Catalog, Errors.InvalidDocument> = decoder(
+  "catalog",
+  Catalog
+)
 
 /** Decode a referrers response: an OCI index whose entries carry their `artifactType`. */
-export const decodeReferrers: (input: Uint8Array | string) => Effect.Effect<OciIndex, Errors.InvalidDocument> =
-  decoder("referrers response", OciIndex)
+export const decodeReferrers: (input: Uint8Array | string) => Effect.Effect<OciIndex, Errors.InvalidDocument> = decoder(
+  "referrers response",
+  OciIndex
+)

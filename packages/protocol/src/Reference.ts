@@ -11,8 +11,8 @@
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"

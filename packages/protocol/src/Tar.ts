@@ -72,7 +72,6 @@ const isZeroBlock = (block: Uint8Array, start: number): boolean => {
   return true
 }
 
-
 /** Result of decoding a numeric field: the value or the reason it is invalid. */
 type Numeric = bigint | string
 

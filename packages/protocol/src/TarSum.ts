@@ -8,8 +8,8 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
 import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as Compression from "./Compression.js"
@@ -48,7 +48,9 @@ export const versionFromTarSum = (checksum: string): Effect.Effect<Version, Erro
   const plus = checksum.indexOf("+")
   const version = versionsByLabel.get(plus === -1 ? checksum : checksum.slice(0, plus))
   return version === undefined
-    ? Effect.fail(new Errors.InvalidTarSumLabel({ label: checksum, reason: "string does not include a TarSum Version" }))
+    ? Effect.fail(
+      new Errors.InvalidTarSumLabel({ label: checksum, reason: "string does not include a TarSum Version" })
+    )
     : Effect.succeed(version)
 }
 

@@ -61,7 +61,10 @@ const omitEmpty = <A>(schema: Schema.Schema<A, string>): Schema.PropertySignatur
   Schema.optionalToOptional(Schema.String, schema, { decode: nonEmpty, encode: nonEmpty })
 
 /** A Go field without `omitempty`: a missing key decodes to the zero value, and it is always encoded. */
-const zero = <A, I>(schema: Schema.Schema<A, I>, value: A): Schema.PropertySignature<":", A, never, "?:", I | undefined, true> =>
+const zero = <A, I>(
+  schema: Schema.Schema<A, I>,
+  value: A
+): Schema.PropertySignature<":", A, never, "?:", I | undefined, true> =>
   Schema.optionalWith(schema, { default: () => value })
 
 const reasonOf = (error: ParseResult.ParseError): string =>
@@ -184,8 +187,10 @@ export const decodeSearchResults: (input: string | Uint8Array) => Effect.Effect<
 > = decodeJson(SearchResults, "search results")
 
 /** Encode a search answer. */
-export const encodeSearchResults: (value: SearchResults) => Effect.Effect<string, Errors.InvalidDocument> =
-  encodeJson(SearchResults, "search results")
+export const encodeSearchResults: (value: SearchResults) => Effect.Effect<string, Errors.InvalidDocument> = encodeJson(
+  SearchResults,
+  "search results"
+)
 
 // ---------------------------------------------------------------------------------------
 // Ping
@@ -271,7 +276,9 @@ const decodeQuotedTag = decodeJson(Identifiers.ImageId, "tag value")
  * Decode a tag value: a JSON string holding an image id. A bare id (no quotes, surrounding
  * white space allowed) is accepted too (fidelity rule: some registries answer that way).
  */
-export const decodeTagValue = (input: string | Uint8Array): Effect.Effect<Identifiers.ImageId, Errors.InvalidDocument> => {
+export const decodeTagValue = (
+  input: string | Uint8Array
+): Effect.Effect<Identifiers.ImageId, Errors.InvalidDocument> => {
   const bare = text(input).trim()
   return Schema.is(Identifiers.ImageId)(bare) ? Effect.succeed(bare) : decodeQuotedTag(input)
 }

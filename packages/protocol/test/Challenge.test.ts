@@ -1,6 +1,6 @@
+import * as Challenge from "@dockside/protocol/Challenge"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Challenge from "@dockside/protocol/Challenge"
 
 const failure = (header: string | ReadonlyArray<string>) =>
   Effect.map(Effect.flip(Challenge.parse(header)), (error) => ({
@@ -59,7 +59,10 @@ describe("Challenge.parse", () => {
       const [acr] = yield* Challenge.parse(
         "Bearer realm=\"https://myregistry.azurecr.io/oauth2/token\",service=\"myregistry.azurecr.io\""
       )
-      expect([acr?.realm, acr?.service]).toEqual(["https://myregistry.azurecr.io/oauth2/token", "myregistry.azurecr.io"])
+      expect([acr?.realm, acr?.service]).toEqual([
+        "https://myregistry.azurecr.io/oauth2/token",
+        "myregistry.azurecr.io"
+      ])
     }))
 
   it.effect("reads ECR's basic challenge", () =>
@@ -106,7 +109,9 @@ describe("Challenge.parse", () => {
 
   it.effect("treats schemes and parameter names case-insensitively", () =>
     Effect.gen(function*() {
-      const challenges = yield* Challenge.parse("BEARER REALM=\"https://a/token\",Service=svc, basic Realm=x, Negotiate")
+      const challenges = yield* Challenge.parse(
+        "BEARER REALM=\"https://a/token\",Service=svc, basic Realm=x, Negotiate"
+      )
       expect(challenges.map((c) => [c.scheme, c.realm, c.service])).toEqual([
         ["Bearer", "https://a/token", "svc"],
         ["Basic", "x", undefined],
@@ -116,7 +121,9 @@ describe("Challenge.parse", () => {
 
   it.effect("unescapes quoted strings and keeps commas and blanks inside them", () =>
     Effect.gen(function*() {
-      const [c] = yield* Challenge.parse("Basic realm=\"a \\\"quoted\\\" realm, with\\\\backslash\\x\", charset=\"UTF-8\"")
+      const [c] = yield* Challenge.parse(
+        "Basic realm=\"a \\\"quoted\\\" realm, with\\\\backslash\\x\", charset=\"UTF-8\""
+      )
       expect(c?.realm).toBe("a \"quoted\" realm, with\\backslashx")
       expect(c?.params.get("charset")).toBe("UTF-8")
       const [empty] = yield* Challenge.parse("Bearer realm=\"\",scope=\"\"")
@@ -238,7 +245,10 @@ describe("Challenge scopes", () => {
       const cases: ReadonlyArray<readonly [string, string]> = [
         ["repository:foo", "a scope is type:name:actions, e.g. repository:library/ubuntu:pull"],
         ["pull", "a scope is type:name:actions, e.g. repository:library/ubuntu:pull"],
-        ["Repository:foo:pull", "resource type \"Repository\" is not lower-case letters and digits, optionally (class)"],
+        [
+          "Repository:foo:pull",
+          "resource type \"Repository\" is not lower-case letters and digits, optionally (class)"
+        ],
         [":foo:pull", "resource type \"\" is not lower-case letters and digits, optionally (class)"],
         ["repository::pull", "the resource name cannot be empty or hold blanks"],
         ["repository:a b:pull", "the resource name cannot be empty or hold blanks"],

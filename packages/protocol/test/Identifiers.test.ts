@@ -1,6 +1,6 @@
+import * as Identifiers from "@dockside/protocol/Identifiers"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Identifiers from "@dockside/protocol/Identifiers"
 
 describe("Identifiers", () => {
   it.effect("accepts a 64-hex image id and explains a bad one", () =>

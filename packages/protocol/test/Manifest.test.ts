@@ -1,9 +1,9 @@
-import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Manifest from "@dockside/protocol/Manifest"
 import * as MediaType from "@dockside/protocol/MediaType"
 import * as Platform from "@dockside/protocol/Platform"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 
 const sha = {
   config: "sha256:b79606fb3afea5bd1609ed40b622142f1c98125abcfe89a76a661b0e8e343910",
@@ -151,7 +151,11 @@ describe("Manifest.decode", () => {
   it.effect("decodes an OCI image manifest", () =>
     Effect.gen(function*() {
       const decoded = yield* Manifest.decode(bytes(ociManifest), "application/vnd.oci.image.manifest.v1+json")
-      expect([decoded._tag, decoded.mediaType, decoded.document]).toEqual(["OciManifest", MediaType.OciManifest, ociManifest])
+      expect([decoded._tag, decoded.mediaType, decoded.document]).toEqual([
+        "OciManifest",
+        MediaType.OciManifest,
+        ociManifest
+      ])
     }))
 
   it.effect("decodes an OCI artifact manifest with subject and artifactType", () =>
@@ -216,7 +220,11 @@ describe("Manifest.decode", () => {
       expect([guessed._tag, guessed.mediaType]).toEqual(["Schema1", MediaType.DockerSchema1SignedManifest])
       const { signatures: _s, ...unsigned } = schema1
       const plain = yield* Manifest.decode(bytes(unsigned))
-      expect([plain._tag, plain.mediaType, plain.document]).toEqual(["Schema1", MediaType.DockerSchema1Manifest, unsigned])
+      expect([plain._tag, plain.mediaType, plain.document]).toEqual([
+        "Schema1",
+        MediaType.DockerSchema1Manifest,
+        unsigned
+      ])
     }))
 
   it.effect("ignores unknown fields everywhere", () =>
@@ -256,14 +264,19 @@ describe("Manifest.decode", () => {
         "Docker schema 2 manifest",
         "config.digest: unsupported digest algorithm \"SHA256\" (expected sha256 or sha512)"
       ])
-      const md5 = { ...dockerList, manifests: [{ ...dockerList.manifests[0], digest: "md5:d41d8cd98f00b204e9800998ecf8427e" }] }
+      const md5 = {
+        ...dockerList,
+        manifests: [{ ...dockerList.manifests[0], digest: "md5:d41d8cd98f00b204e9800998ecf8427e" }]
+      }
       expect(yield* failure(bytes(md5))).toEqual([
         "InvalidDocument",
         "Docker manifest list",
         "manifests.0.digest: unsupported digest algorithm \"md5\" (expected sha256 or sha512)"
       ])
       const error = yield* Effect.flip(Manifest.decode(bytes(shortDigest)))
-      expect(error.message).toBe("invalid OCI image manifest: layers.0.digest: a sha256 digest has 64 hex characters, not 6")
+      expect(error.message).toBe(
+        "invalid OCI image manifest: layers.0.digest: a sha256 digest has 64 hex characters, not 6"
+      )
     }))
 
   it.effect("fails with InvalidDocument on bad sizes, versions and missing fields, listing every issue", () =>
@@ -304,7 +317,11 @@ describe("Manifest.decode", () => {
       const [tag, what, reason] = yield* failure(new TextEncoder().encode("<html>502 Bad Gateway</html>"))
       expect([tag, what]).toEqual(["InvalidDocument", "manifest"])
       expect(reason).toMatch(/^the body is not JSON \(.+\)$/)
-      expect(yield* failure(bytes([dockerManifest]))).toEqual(["InvalidDocument", "manifest", "the body is not a JSON object"])
+      expect(yield* failure(bytes([dockerManifest]))).toEqual([
+        "InvalidDocument",
+        "manifest",
+        "the body is not a JSON object"
+      ])
       expect(yield* failure(bytes(null))).toEqual(["InvalidDocument", "manifest", "the body is not a JSON object"])
       expect(yield* failure(bytes({ ...dockerManifest, mediaType: "application/vnd.oci.artifact.manifest.v1+json" })))
         .toEqual([

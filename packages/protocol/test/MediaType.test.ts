@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import * as MediaType from "@dockside/protocol/MediaType"
+import { describe, expect, it } from "@effect/vitest"
 
 describe("MediaType", () => {
   it("spells every media type exactly", () => {

@@ -1,9 +1,12 @@
+import * as Platform from "@dockside/protocol/Platform"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Platform from "@dockside/protocol/Platform"
 
-const entry = (digest: string, platform?: Platform.Platform) => (platform === undefined ? { digest } : { digest, platform })
+const entry = (
+  digest: string,
+  platform?: Platform.Platform
+) => (platform === undefined ? { digest } : { digest, platform })
 
 describe("Platform.parse", () => {
   it.effect("parses and normalises like containerd", () =>
@@ -51,7 +54,12 @@ describe("Platform.parse", () => {
       ]
       for (const [value, reason] of cases) {
         const error = yield* Effect.flip(Platform.parse(value))
-        expect([error._tag, error.name, error.value, error.reason]).toEqual(["InvalidArgument", "platform", value, reason])
+        expect([error._tag, error.name, error.value, error.reason]).toEqual([
+          "InvalidArgument",
+          "platform",
+          value,
+          reason
+        ])
       }
     }))
 })
@@ -113,8 +121,10 @@ describe("Platform.select", () => {
     entry("attestation", { os: "unknown", architecture: "unknown" }),
     entry("no-platform")
   ]
-  const pick = (wanted: Platform.Platform, manifests: ReadonlyArray<{ readonly digest: string; readonly platform?: Platform.Platform }>) =>
-    Option.getOrUndefined(Option.map(Platform.select(wanted, manifests), (d) => d.digest))
+  const pick = (
+    wanted: Platform.Platform,
+    manifests: ReadonlyArray<{ readonly digest: string; readonly platform?: Platform.Platform }>
+  ) => Option.getOrUndefined(Option.map(Platform.select(wanted, manifests), (d) => d.digest))
 
   it("picks the exact match, even after an older variant", () => {
     expect(pick({ os: "linux", architecture: "amd64" }, index)).toBe("amd64")

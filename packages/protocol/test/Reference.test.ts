@@ -1,7 +1,7 @@
+import * as Reference from "@dockside/protocol/Reference"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
-import * as Reference from "@dockside/protocol/Reference"
 
 const sha = `sha256:${"ab".repeat(32)}`
 
@@ -18,7 +18,13 @@ const repositoryInfo: ReadonlyArray<readonly [string, string, string, string, bo
   ["localhost:8000/privatebase", "localhost:8000", "privatebase", "localhost:8000/privatebase", false],
   ["example.com/private/moonbase", "example.com", "private/moonbase", "example.com/private/moonbase", false],
   ["example.com/privatebase", "example.com", "privatebase", "example.com/privatebase", false],
-  ["example.com:8000/private/moonbase", "example.com:8000", "private/moonbase", "example.com:8000/private/moonbase", false],
+  [
+    "example.com:8000/private/moonbase",
+    "example.com:8000",
+    "private/moonbase",
+    "example.com:8000/private/moonbase",
+    false
+  ],
   ["example.com:8000/privatebase", "example.com:8000", "privatebase", "example.com:8000/privatebase", false],
   ["localhost/private/moonbase", "localhost", "private/moonbase", "localhost/private/moonbase", false],
   ["localhost/privatebase", "localhost", "privatebase", "localhost/privatebase", false],

@@ -1,10 +1,10 @@
+import * as Tar from "@dockside/protocol/Tar"
+import * as TarSum from "@dockside/protocol/TarSum"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Stream from "effect/Stream"
-import * as Tar from "@dockside/protocol/Tar"
-import * as TarSum from "@dockside/protocol/TarSum"
 import { createHash } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -32,7 +32,11 @@ const chunked = (bytes: Uint8Array, sizes: ReadonlyArray<number> = [bytes.length
 }
 
 /** Run an archive through TarSum, collecting the bytes that flow on. */
-const run = (bytes: Uint8Array, options: TarSum.Options & { readonly extra?: Uint8Array } = {}, sizes?: ReadonlyArray<number>) =>
+const run = (
+  bytes: Uint8Array,
+  options: TarSum.Options & { readonly extra?: Uint8Array } = {},
+  sizes?: ReadonlyArray<number>
+) =>
   Effect.gen(function*() {
     const tarSum = yield* TarSum.make(options)
     const out = yield* Stream.runCollect(tarSum.passThrough(chunked(bytes, sizes)))
@@ -46,11 +50,29 @@ const expectedFinal = (sums: ReadonlyArray<string>, label = "tarsum+sha256") =>
 describe.skipIf(!haveVectors)("TarSum reference vectors (MANIFEST.md)", () => {
   const cases = [
     [1, `${id46}`, "Version0", false, "tarsum+sha256:4095cc12fa5fdb1ab2760377e1cd0c4ecdd3e61b4f9b82319d96fcea6c9a41c6"],
-    [2, `${id46}`, "VersionDev", false, "tarsum.dev+sha256:db56e35eec6ce65ba1588c20ba6b1ea23743b59e81fb6b7f358ccbde5580345c"],
+    [
+      2,
+      `${id46}`,
+      "VersionDev",
+      false,
+      "tarsum.dev+sha256:db56e35eec6ce65ba1588c20ba6b1ea23743b59e81fb6b7f358ccbde5580345c"
+    ],
     [3, `${id46}`, "Version0", true, "tarsum+sha256:4095cc12fa5fdb1ab2760377e1cd0c4ecdd3e61b4f9b82319d96fcea6c9a41c6"],
     [4, "xattr", "Version0", false, "tarsum+sha256:07e304a8dbcb215b37649fde1a699f8aeea47e60815707f1cdf4d55d25ff6ab4"],
-    [5, "xattr", "VersionDev", false, "tarsum.dev+sha256:6c58917892d77b3b357b0f9ad1e28e1f4ae4de3a8006bd3beb8beda214d8fd16"],
-    [6, `${id5111}`, "Version0", false, "tarsum+sha256:c66bd5ec9f87b8f4c6135ca37684618f486a3dd1d113b138d0a177bfa39c2571"]
+    [
+      5,
+      "xattr",
+      "VersionDev",
+      false,
+      "tarsum.dev+sha256:6c58917892d77b3b357b0f9ad1e28e1f4ae4de3a8006bd3beb8beda214d8fd16"
+    ],
+    [
+      6,
+      `${id5111}`,
+      "Version0",
+      false,
+      "tarsum+sha256:c66bd5ec9f87b8f4c6135ca37684618f486a3dd1d113b138d0a177bfa39c2571"
+    ]
   ] as const
   for (const [n, dir, version, gzip, expected] of cases) {
     it.effect(`A${n}: ${dir.slice(0, 12)} ${version}${gzip ? " gzip" : ""}`, () =>
@@ -112,11 +134,14 @@ describe.skipIf(!haveVectors)("TarSum reference vectors (MANIFEST.md)", () => {
   it("splitting an archive at any chunk boundaries never changes the sum or the output", () => {
     const layer = fixture(`${id46}/layer.tar`)
     FastCheck.assert(
-      FastCheck.property(FastCheck.array(FastCheck.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 20 }), (sizes) => {
-        const result = Effect.runSync(run(layer, { version: "VersionDev" }, sizes))
-        expect(result.sum).toBe("tarsum.dev+sha256:41cd5c911333ee394776e432fc5a27cc82dfea313e5feff965e31c0fddd9213d")
-        expect(Buffer.compare(result.output, layer)).toBe(0)
-      }),
+      FastCheck.property(
+        FastCheck.array(FastCheck.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 20 }),
+        (sizes) => {
+          const result = Effect.runSync(run(layer, { version: "VersionDev" }, sizes))
+          expect(result.sum).toBe("tarsum.dev+sha256:41cd5c911333ee394776e432fc5a27cc82dfea313e5feff965e31c0fddd9213d")
+          expect(Buffer.compare(result.output, layer)).toBe(0)
+        }
+      ),
       { numRuns: 200 }
     )
   })
@@ -126,12 +151,45 @@ describe("TarSum built-in cases (MANIFEST.md table B)", () => {
   const owner = { uid: 1000, gid: 1000, uname: "slartibartfast", gname: "users" }
   const base = { mode: 0, mtime: 0, typeflag: "0" }
   const cases: ReadonlyArray<readonly [string, TarSum.Version, TarBuilder.Entry, string]> = [
-    ["I1", "Version0", { ...base, name: "file.txt" }, "tarsum+sha256:626c4a2e9a467d65c33ae81f7f3dedd4de8ccaee72af73223c4bc4718cbc7bbd"],
-    ["I2", "VersionDev", { ...base, name: "file.txt" }, "tarsum.dev+sha256:6ffd43a1573a9913325b4918e124ee982a99c0f3cba90fc032a65f5e20bdd465"],
-    ["I3", "VersionDev", { ...base, ...owner, name: "another.txt", data: "test" }, "tarsum.dev+sha256:b38166c059e11fb77bef30bf16fba7584446e80fcc156ff46d47e36c5305d8ef"],
-    ["I4", "VersionDev", { ...base, ...owner, name: "xattrs.txt", data: "test", pax: [["SCHILY.xattr.user.key1", "value1"], ["SCHILY.xattr.user.key2", "value2"]] }, "tarsum.dev+sha256:4cc2e71ac5d31833ab2be9b4f7842a14ce595ec96a37af4ed08f87bc374228cd"],
-    ["I5", "VersionDev", { ...base, ...owner, name: "xattrs.txt", data: "test", pax: [["SCHILY.xattr.user.KEY1", "value1"], ["SCHILY.xattr.user.key2", "value2"]] }, "tarsum.dev+sha256:65f4284fa32c0d4112dd93c3637697805866415b570587e4fd266af241503760"],
-    ["I6", "Version0", { ...base, ...owner, name: "xattrs.txt", data: "test", pax: [["SCHILY.xattr.user.NOT", "CALCULATED"]] }, "tarsum+sha256:c12bb6f1303a9ddbf4576c52da74973c00d14c109bcfa76b708d5da1154a07fa"]
+    [
+      "I1",
+      "Version0",
+      { ...base, name: "file.txt" },
+      "tarsum+sha256:626c4a2e9a467d65c33ae81f7f3dedd4de8ccaee72af73223c4bc4718cbc7bbd"
+    ],
+    [
+      "I2",
+      "VersionDev",
+      { ...base, name: "file.txt" },
+      "tarsum.dev+sha256:6ffd43a1573a9913325b4918e124ee982a99c0f3cba90fc032a65f5e20bdd465"
+    ],
+    [
+      "I3",
+      "VersionDev",
+      { ...base, ...owner, name: "another.txt", data: "test" },
+      "tarsum.dev+sha256:b38166c059e11fb77bef30bf16fba7584446e80fcc156ff46d47e36c5305d8ef"
+    ],
+    ["I4", "VersionDev", {
+      ...base,
+      ...owner,
+      name: "xattrs.txt",
+      data: "test",
+      pax: [["SCHILY.xattr.user.key1", "value1"], ["SCHILY.xattr.user.key2", "value2"]]
+    }, "tarsum.dev+sha256:4cc2e71ac5d31833ab2be9b4f7842a14ce595ec96a37af4ed08f87bc374228cd"],
+    ["I5", "VersionDev", {
+      ...base,
+      ...owner,
+      name: "xattrs.txt",
+      data: "test",
+      pax: [["SCHILY.xattr.user.KEY1", "value1"], ["SCHILY.xattr.user.key2", "value2"]]
+    }, "tarsum.dev+sha256:65f4284fa32c0d4112dd93c3637697805866415b570587e4fd266af241503760"],
+    ["I6", "Version0", {
+      ...base,
+      ...owner,
+      name: "xattrs.txt",
+      data: "test",
+      pax: [["SCHILY.xattr.user.NOT", "CALCULATED"]]
+    }, "tarsum+sha256:c12bb6f1303a9ddbf4576c52da74973c00d14c109bcfa76b708d5da1154a07fa"]
   ]
   for (const [name, version, entry, expected] of cases) {
     it.effect(`${name}: ${entry.name} ${version}`, () =>
@@ -142,7 +200,13 @@ describe("TarSum built-in cases (MANIFEST.md table B)", () => {
 
   it.effect("I4 with xattrs in the opposite order gives the same sum (they are sorted)", () =>
     Effect.gen(function*() {
-      const entry = { ...base, ...owner, name: "xattrs.txt", data: "test", pax: [["SCHILY.xattr.user.key2", "value2"], ["SCHILY.xattr.user.key1", "value1"]] as const }
+      const entry = {
+        ...base,
+        ...owner,
+        name: "xattrs.txt",
+        data: "test",
+        pax: [["SCHILY.xattr.user.key2", "value2"], ["SCHILY.xattr.user.key1", "value1"]] as const
+      }
       expect((yield* run(TarBuilder.archive([entry]), { version: "VersionDev" })).sum).toBe(
         "tarsum.dev+sha256:4cc2e71ac5d31833ab2be9b4f7842a14ce595ec96a37af4ed08f87bc374228cd"
       )
@@ -152,12 +216,24 @@ describe("TarSum built-in cases (MANIFEST.md table B)", () => {
     Effect.gen(function*() {
       const entrySum = (entry: TarBuilder.Entry, version: TarSum.Version) =>
         Effect.map(run(TarBuilder.archive([entry]), { version }), (r) => r.entries[0]!.sum)
-      expect(yield* entrySum({ ...base, name: "file.txt" }, "Version0")).toBe("34b88f68a456f47e33e96f86ede00e06581e89769dc30e43819143ed3ac36900")
-      expect(yield* entrySum({ ...base, name: "file.txt" }, "VersionDev")).toBe("43d4be3846f3c1bdaa49c97e4d419beee4d0071bd365d1995b1bc4ba811a6d51")
+      expect(yield* entrySum({ ...base, name: "file.txt" }, "Version0")).toBe(
+        "34b88f68a456f47e33e96f86ede00e06581e89769dc30e43819143ed3ac36900"
+      )
+      expect(yield* entrySum({ ...base, name: "file.txt" }, "VersionDev")).toBe(
+        "43d4be3846f3c1bdaa49c97e4d419beee4d0071bd365d1995b1bc4ba811a6d51"
+      )
       expect(yield* entrySum({ ...base, ...owner, name: "another.txt", data: "test" }, "VersionDev")).toBe(
         "ee4f2939f6b7754057eac7f82abe5f35d9326ce88ae8f2f1b0bea6b89c2cda30"
       )
-      expect(yield* entrySum({ ...base, ...owner, name: "xattrs.txt", data: "test", pax: [["SCHILY.xattr.user.key1", "value1"], ["SCHILY.xattr.user.key2", "value2"]] }, "VersionDev")).toBe(
+      expect(
+        yield* entrySum({
+          ...base,
+          ...owner,
+          name: "xattrs.txt",
+          data: "test",
+          pax: [["SCHILY.xattr.user.key1", "value1"], ["SCHILY.xattr.user.key2", "value2"]]
+        }, "VersionDev")
+      ).toBe(
         "8169eacfdcb92b36129cda9887e4cd01a1b9fb509b6d8240f311374b917e14f5"
       )
       expect(yield* entrySum({ ...base, ...owner, name: "xattrs.txt", data: "test" }, "Version0")).toBe(
@@ -194,14 +270,42 @@ describe("TarSum empty archive (MANIFEST.md C)", () => {
 
 describe("TarSum reader rules (spec §2)", () => {
   const entrySum = (header: string, data = "") => sha256(header + data)
-  const v0 = (f: { name: string; mode?: string; uid?: string; gid?: string; size?: string; mtime?: string; typeflag?: string; linkname?: string; uname?: string; gname?: string; devmajor?: string; devminor?: string }) =>
-    `name${f.name}mode${f.mode ?? "420"}uid${f.uid ?? "0"}gid${f.gid ?? "0"}size${f.size ?? "0"}mtime${f.mtime ?? "0"}typeflag${f.typeflag ?? "0"}linkname${f.linkname ?? ""}uname${f.uname ?? ""}gname${f.gname ?? ""}devmajor${f.devmajor ?? "0"}devminor${f.devminor ?? "0"}`
+  const v0 = (
+    f: {
+      name: string
+      mode?: string
+      uid?: string
+      gid?: string
+      size?: string
+      mtime?: string
+      typeflag?: string
+      linkname?: string
+      uname?: string
+      gname?: string
+      devmajor?: string
+      devminor?: string
+    }
+  ) =>
+    `name${f.name}mode${f.mode ?? "420"}uid${f.uid ?? "0"}gid${f.gid ?? "0"}size${f.size ?? "0"}mtime${
+      f.mtime ?? "0"
+    }typeflag${f.typeflag ?? "0"}linkname${f.linkname ?? ""}uname${f.uname ?? ""}gname${f.gname ?? ""}devmajor${
+      f.devmajor ?? "0"
+    }devminor${f.devminor ?? "0"}`
 
   it.effect("GNU long names and long links (L, K) replace the header's name and link", () =>
     Effect.gen(function*() {
       const long = `${"d".repeat(120)}/${"f".repeat(80)}`
       const link = `${"t".repeat(150)}`
-      const result = yield* run(TarBuilder.archive([{ name: "short", longName: long, longLink: link, typeflag: "2", linkname: "x", format: "gnu" }]))
+      const result = yield* run(
+        TarBuilder.archive([{
+          name: "short",
+          longName: long,
+          longLink: link,
+          typeflag: "2",
+          linkname: "x",
+          format: "gnu"
+        }])
+      )
       expect(result.entries.map((e) => e.name)).toEqual([long])
       expect(result.entries[0]!.sum).toBe(entrySum(v0({ name: long, typeflag: "2", linkname: link })))
     }))
@@ -212,7 +316,16 @@ describe("TarSum reader rules (spec §2)", () => {
       const result = yield* run(TarBuilder.archive([{
         name: "x",
         data: "hello",
-        pax: [["path", path], ["uid", "70000000"], ["gid", "12"], ["uname", Buffer.from("ü-user", "utf8")], ["gname", "grp"], ["mtime", "1234567890.987654321"], ["atime", "5.5"], ["comment", "ignored"]]
+        pax: [
+          ["path", path],
+          ["uid", "70000000"],
+          ["gid", "12"],
+          ["uname", Buffer.from("ü-user", "utf8")],
+          ["gname", "grp"],
+          ["mtime", "1234567890.987654321"],
+          ["atime", "5.5"],
+          ["comment", "ignored"]
+        ]
       }]))
       expect(result.entries[0]!.sum).toBe(entrySum(
         v0({ name: path, uid: "70000000", gid: "12", size: "5", mtime: "1234567890", uname: "ü-user", gname: "grp" }),
@@ -229,15 +342,21 @@ describe("TarSum reader rules (spec §2)", () => {
       expect(prefixed.entries[0]!.sum).toBe(entrySum(v0({ name: "some/dir/file" })))
       const v7 = yield* run(TarBuilder.archive([{ name: "old", format: "v7", typeflag: "\0", uname: "ignored" }]))
       expect(v7.entries[0]!.sum).toBe(entrySum(v0({ name: "old", typeflag: "\0" })))
-      const gnuChar = yield* run(TarBuilder.archive([{ name: "dev/tty", format: "gnu", typeflag: "3", devmajor: 4, devminor: 1, uname: "root" }]))
-      expect(gnuChar.entries[0]!.sum).toBe(entrySum(v0({ name: "dev/tty", typeflag: "3", devmajor: "4", devminor: "1", uname: "root" })))
+      const gnuChar = yield* run(
+        TarBuilder.archive([{ name: "dev/tty", format: "gnu", typeflag: "3", devmajor: 4, devminor: 1, uname: "root" }])
+      )
+      expect(gnuChar.entries[0]!.sum).toBe(
+        entrySum(v0({ name: "dev/tty", typeflag: "3", devmajor: "4", devminor: "1", uname: "root" }))
+      )
       const notDevice = yield* run(TarBuilder.archive([{ name: "f", typeflag: "0", devmajor: 4, devminor: 1 }]))
       expect(notDevice.entries[0]!.sum).toBe(entrySum(v0({ name: "f" })))
     }))
 
   it.effect("base-256 numbers, positive and negative", () =>
     Effect.gen(function*() {
-      const result = yield* run(TarBuilder.archive([{ name: "n", uid: 1n << 40n, mtime: -5, base256: ["uid", "mtime"] }]))
+      const result = yield* run(
+        TarBuilder.archive([{ name: "n", uid: 1n << 40n, mtime: -5, base256: ["uid", "mtime"] }])
+      )
       expect(result.entries[0]!.sum).toBe(entrySum(v0({ name: "n", uid: String(1n << 40n), mtime: "-5" })))
       const size = yield* run(TarBuilder.archive([{ name: "s", data: "abc", base256: ["size"] }]))
       expect(size.entries[0]!.sum).toBe(entrySum(v0({ name: "s", size: "3" }), "abc"))
@@ -261,7 +380,12 @@ describe("TarSum reader rules (spec §2)", () => {
       const records = TarBuilder.paxRecords([["comment", "hi"]])
       const result = yield* run(TarBuilder.archive([{ name: "global", typeflag: "g", data: records }, { name: "f" }]))
       expect(result.entries.map((e) => e.name)).toEqual(["global", "f"])
-      expect(result.entries[0]!.sum).toBe(entrySum(v0({ name: "global", typeflag: "g", size: String(records.length) }), Buffer.from(records).toString("latin1")))
+      expect(result.entries[0]!.sum).toBe(
+        entrySum(
+          v0({ name: "global", typeflag: "g", size: String(records.length) }),
+          Buffer.from(records).toString("latin1")
+        )
+      )
     }))
 
   it.effect("anything after the end marker is ignored and not passed on; a missing marker is added", () =>
@@ -331,7 +455,10 @@ describe("TarSum duplicate paths (spec §5.1)", () => {
   it("with a consistent order, the Go sort.Sort port sorts like any sort (quicksort, ninther and shell paths)", () => {
     FastCheck.assert(
       FastCheck.property(
-        FastCheck.array(FastCheck.tuple(FastCheck.integer({ min: 0, max: 9 }), FastCheck.nat()), { minLength: 1, maxLength: 120 }),
+        FastCheck.array(FastCheck.tuple(FastCheck.integer({ min: 0, max: 9 }), FastCheck.nat()), {
+          minLength: 1,
+          maxLength: 120
+        }),
         (specs) => {
           // Give entries of the same name sums that ascend with their position: the
           // comparator is then a total order and the result is unique.
@@ -363,7 +490,10 @@ describe("TarSum duplicate paths (spec §5.1)", () => {
 })
 
 describe("TarSum corrupt input", () => {
-  const good = TarBuilder.archive([{ name: "a", data: "x".repeat(700) }, { name: "b", longName: "l".repeat(200) }, { name: "c", pax: [["path", "pax-name"]] }])
+  const good = TarBuilder.archive([{ name: "a", data: "x".repeat(700) }, { name: "b", longName: "l".repeat(200) }, {
+    name: "c",
+    pax: [["path", "pax-name"]]
+  }])
   const fail = (bytes: Uint8Array, sizes?: ReadonlyArray<number>) => Effect.flip(run(bytes, {}, sizes))
 
   it.effect("a bad header checksum, bad octal, bad PAX record, zero then non-zero block", () =>
@@ -376,7 +506,12 @@ describe("TarSum corrupt input", () => {
       badOctal.fill(0x20, 148, 156)
       badOctal.set(Buffer.from(badOctal.reduce((a, c) => a + c, 0).toString(8).padStart(6, "0") + "\0 "), 148)
       expect((yield* fail(Buffer.concat([badOctal, new Uint8Array(1024)]))).message).toContain("mode: invalid octal")
-      const badPax = Buffer.concat([TarBuilder.header({ name: "p", typeflag: "x" }, 8), Buffer.from("99 a=b\n\n"), new Uint8Array(504), new Uint8Array(1024)])
+      const badPax = Buffer.concat([
+        TarBuilder.header({ name: "p", typeflag: "x" }, 8),
+        Buffer.from("99 a=b\n\n"),
+        new Uint8Array(504),
+        new Uint8Array(1024)
+      ])
       expect((yield* fail(badPax)).message).toContain("PAX record")
       const zeroThenData = Buffer.concat([new Uint8Array(512), TarBuilder.header({ name: "a" }, 0)])
       const error = yield* fail(zeroThenData)
@@ -398,13 +533,17 @@ describe("TarSum corrupt input", () => {
   it.effect("GNU sparse files are refused with a typed error", () =>
     Effect.gen(function*() {
       expect((yield* fail(TarBuilder.archive([{ name: "s", typeflag: "S" }]))).message).toContain("sparse")
-      expect((yield* fail(TarBuilder.archive([{ name: "s", pax: [["GNU.sparse.major", "1"]] }]))).message).toContain("sparse")
+      expect((yield* fail(TarBuilder.archive([{ name: "s", pax: [["GNU.sparse.major", "1"]] }]))).message).toContain(
+        "sparse"
+      )
     }))
 
   it("fuzzed archives end in a sum or a CorruptArchive, never a defect", () => {
     FastCheck.assert(
       FastCheck.property(
-        FastCheck.array(FastCheck.tuple(FastCheck.nat(good.length - 1), FastCheck.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        FastCheck.array(FastCheck.tuple(FastCheck.nat(good.length - 1), FastCheck.integer({ min: 0, max: 255 })), {
+          maxLength: 8
+        }),
         FastCheck.nat(good.length),
         FastCheck.integer({ min: 1, max: 600 }),
         (flips, cut, chunk) => {
@@ -447,7 +586,16 @@ describe("TarSum labels (spec §1)", () => {
       expect(TarSum.formatLabel("VersionDev", "sha512")).toBe("tarsum.dev+sha512")
     }))
   it("cleanPath follows Go's path.Clean", () => {
-    const cases = [["./", "."], ["dev/", "dev"], ["/foo", "/foo"], ["a//b/./c/..", "a/b"], ["../../x", "../../x"], ["/../a", "/a"], ["", "."], ["a/../..", ".."]]
+    const cases = [
+      ["./", "."],
+      ["dev/", "dev"],
+      ["/foo", "/foo"],
+      ["a//b/./c/..", "a/b"],
+      ["../../x", "../../x"],
+      ["/../a", "/a"],
+      ["", "."],
+      ["a/../..", ".."]
+    ]
     for (const [input, expected] of cases) expect(TarSum.cleanPath(input!)).toBe(expected)
   })
 })

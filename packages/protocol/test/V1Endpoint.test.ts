@@ -1,6 +1,6 @@
+import * as V1Endpoint from "@dockside/protocol/V1Endpoint"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as V1Endpoint from "@dockside/protocol/V1Endpoint"
 
 describe("V1Endpoint", () => {
   it.effect("builds endpoints like endpoint_test.go", () =>

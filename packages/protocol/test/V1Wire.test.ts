@@ -1,9 +1,9 @@
+import * as Identifiers from "@dockside/protocol/Identifiers"
+import * as V1Wire from "@dockside/protocol/V1Wire"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Identifiers from "@dockside/protocol/Identifiers"
-import * as V1Wire from "@dockside/protocol/V1Wire"
 
 const id1 = Identifiers.ImageId.make("42d718c941f5c532ac049bf0b0ab53f0062f09a03afd4aa4a02c098e46032b9d")
 const id2 = Identifiers.ImageId.make("77dbf71da1d00e3fbddc480176eac8994025630c6590d11cfc8fe1209c2a1d20")
@@ -75,7 +75,13 @@ describe("V1Wire", () => {
       expect(results).toEqual({
         query: "fakequery",
         numResults: 1,
-        results: [{ starCount: 42, isOfficial: true, name: "fakequery", isAutomated: false, description: "a <fake> & query" }]
+        results: [{
+          starCount: 42,
+          isOfficial: true,
+          name: "fakequery",
+          isAutomated: false,
+          description: "a <fake> & query"
+        }]
       })
       expect(yield* V1Wire.encodeSearchResults(results)).toBe(
         `{"query":"fakequery","num_results":1,"results":[{"star_count":42,"is_official":true,"name":"fakequery",` +

@@ -53,7 +53,9 @@ export const header = (entry: Entry, dataLength: number): Uint8Array => {
   const block = new Uint8Array(512)
   const b256 = new Set(entry.base256 ?? [])
   const num = (field: "uid" | "size" | "mtime" | "other", offset: number, length: number, value: number | bigint) =>
-    field !== "other" && b256.has(field) ? putBase256(block, offset, length, BigInt(value)) : putOctal(block, offset, length, value)
+    field !== "other" && b256.has(field)
+      ? putBase256(block, offset, length, BigInt(value))
+      : putOctal(block, offset, length, value)
   putString(block, 0, 100, entry.name)
   num("other", 100, 8, entry.mode ?? 0o644)
   num("uid", 108, 8, entry.uid ?? 0)
@@ -100,8 +102,12 @@ const meta = (typeflag: string, name: string, data: Uint8Array): Array<Uint8Arra
 export const entryBlocks = (entry: Entry): Array<Uint8Array> => {
   const data = bytes(entry.data ?? "")
   const out: Array<Uint8Array> = []
-  if (entry.longName !== undefined) out.push(...meta("L", "././@LongLink", Buffer.from(entry.longName + "\0", "latin1")))
-  if (entry.longLink !== undefined) out.push(...meta("K", "././@LongLink", Buffer.from(entry.longLink + "\0", "latin1")))
+  if (entry.longName !== undefined) {
+    out.push(...meta("L", "././@LongLink", Buffer.from(entry.longName + "\0", "latin1")))
+  }
+  if (entry.longLink !== undefined) {
+    out.push(...meta("K", "././@LongLink", Buffer.from(entry.longLink + "\0", "latin1")))
+  }
   if (entry.pax !== undefined) out.push(...meta("x", "PaxHeaders/x", paxRecords(entry.pax)))
   out.push(header(entry, data.length), data, pad(data.length))
   return out

@@ -2,25 +2,86 @@
  * Every failure a dockside user can meet, as `Schema.TaggedError` classes.
  *
  * Each class carries the data a caller needs to react (status, method, url, a bounded
- * excerpt of the body) and a readable `message`. None of them ever holds a secret:
- * URLs are stored without their user-info part and bodies are cut to {@link maxExcerpt}.
+ * excerpt of the body) and a readable `message`. None of them should hold a secret: every
+ * place that builds one stores its URLs through {@link redactUrl}, and every `message`
+ * redacts URLs again (before shortening them) and shows untrusted text only through
+ * {@link excerpt}, cut to {@link maxExcerpt} characters with its control characters escaped.
  *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
 
-/** Longest body excerpt an error keeps, in characters. */
+/** Longest body excerpt an error keeps, in characters (before control characters are escaped). */
 export const maxExcerpt = 1024
 
 /**
- * Cut a response body (or any untrusted text) to {@link maxExcerpt} characters,
- * marking the cut.
+ * Characters that could drive a terminal or fake a log line: C0 controls (tab and
+ * newline included), DEL, C1 controls, the Unicode line and paragraph separators and the
+ * bidirectional overrides and isolates.
  */
-export const excerpt = (text: string): string =>
-  text.length <= maxExcerpt ? text : `${text.slice(0, maxExcerpt)}… (${text.length - maxExcerpt} more characters)`
 
-/** Remove `user:password@` from a URL string, so it can be shown. */
-export const redactUrl = (url: string): string => url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")
+const unsafeCharacter = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
+
+const namedEscapes: Readonly<Record<string, string>> = { "\t": "\\t", "\n": "\\n", "\r": "\\r" }
+
+const escapeCharacter = (c: string): string => {
+  const code = c.charCodeAt(0)
+  return namedEscapes[c] ??
+    (code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`)
+}
+
+/**
+ * Make untrusted text (a response body, a header, a name from the network) safe to show:
+ * cut it to {@link maxExcerpt} characters, marking the cut, and write every control
+ * character as a visible escape (`\n`, `\x1b`, `\u202e`…) so that it cannot move the
+ * cursor, change colours or start a fake line.
+ */
+export const excerpt = (text: string): string => {
+  const cut = text.length <= maxExcerpt ? text : text.slice(0, maxExcerpt)
+  const shown = cut.replace(unsafeCharacter, escapeCharacter)
+  return text.length <= maxExcerpt ? shown : `${shown}… (${text.length - maxExcerpt} more characters)`
+}
+
+const schemePrefix = /^[a-z][a-z0-9+.-]*:[/\\]+/i
+
+const parseUrl = (url: string): URL | undefined => {
+  try {
+    return new URL(url)
+  } catch {
+    return undefined
+  }
+}
+
+/** Index of the first of `stops` in `text` from `from`, or the length of `text`. */
+const firstOf = (text: string, stops: string, from: number): number => {
+  for (let i = from; i < text.length; i++) {
+    if (stops.includes(text.charAt(i))) return i
+  }
+  return text.length
+}
+
+/**
+ * Remove the user-info (`user:password@`) from a URL, or from a scheme-less address such
+ * as `user:pw@host:5000/x`, so that it can be shown or stored. Everything up to the last
+ * `@` before the path goes (a password may itself hold `@`); a string the URL parser
+ * rejects loses everything up to its last `@` before any `?` or `#`. A URL that the
+ * parser would still read credentials from is printed by the parser without them. Text
+ * without user-info is returned unchanged.
+ */
+export const redactUrl = (url: string): string => {
+  const prefix = schemePrefix.exec(url)?.[0] ?? ""
+  const end = firstOf(url, parseUrl(url) === undefined ? "?#" : "/?#\\", prefix.length)
+  const at = url.lastIndexOf("@", end - 1)
+  const stripped = at < prefix.length ? url : prefix + url.slice(at + 1)
+  const parsed = parseUrl(stripped)
+  if (parsed === undefined || (parsed.username === "" && parsed.password === "")) return stripped
+  parsed.username = ""
+  parsed.password = ""
+  return parsed.href
+}
+
+/** A URL as error messages show it: without user-info, then cut and escaped by {@link excerpt}. */
+const shownUrl = (url: string): string => excerpt(redactUrl(url))
 
 // ---------------------------------------------------------------------------------------
 // Bad input
@@ -32,7 +93,7 @@ export class InvalidReference extends Schema.TaggedError<InvalidReference>()("In
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid reference "${excerpt(this.input)}": ${this.reason}`
+    return `invalid reference "${excerpt(this.input)}": ${excerpt(this.reason)}`
   }
 }
 
@@ -43,7 +104,7 @@ export class InvalidArgument extends Schema.TaggedError<InvalidArgument>()("Inva
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid ${this.name} "${excerpt(this.value)}": ${this.reason}`
+    return `invalid ${excerpt(this.name)} "${excerpt(this.value)}": ${excerpt(this.reason)}`
   }
 }
 
@@ -53,7 +114,7 @@ export class InvalidEndpoint extends Schema.TaggedError<InvalidEndpoint>()("Inva
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid endpoint "${redactUrl(excerpt(this.input))}": ${this.reason}`
+    return `invalid endpoint "${shownUrl(this.input)}": ${excerpt(this.reason)}`
   }
 }
 
@@ -63,7 +124,7 @@ export class InvalidChallenge extends Schema.TaggedError<InvalidChallenge>()("In
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid WWW-Authenticate header "${excerpt(this.header)}": ${this.reason}`
+    return `invalid WWW-Authenticate header "${excerpt(this.header)}": ${excerpt(this.reason)}`
   }
 }
 
@@ -73,7 +134,7 @@ export class InvalidDocument extends Schema.TaggedError<InvalidDocument>()("Inva
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid ${this.what}: ${excerpt(this.reason)}`
+    return `invalid ${excerpt(this.what)}: ${excerpt(this.reason)}`
   }
 }
 
@@ -87,7 +148,7 @@ export class InvalidTarSumLabel extends Schema.TaggedError<InvalidTarSumLabel>()
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid TarSum label "${excerpt(this.label)}": ${this.reason}`
+    return `invalid TarSum label "${excerpt(this.label)}": ${excerpt(this.reason)}`
   }
 }
 
@@ -106,7 +167,7 @@ export class CorruptArchive extends Schema.TaggedError<CorruptArchive>()("Corrup
   offset: Schema.Number
 }) {
   override get message(): string {
-    return `corrupt tar archive at byte ${this.offset}: ${this.reason}`
+    return `corrupt tar archive at byte ${this.offset}: ${excerpt(this.reason)}`
   }
 }
 
@@ -132,7 +193,7 @@ export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("Http
 }) {
   override get message(): string {
     const body = this.body.trim() === "" ? "" : `: ${excerpt(this.body.trim())}`
-    return `${this.detail} (${this.method} ${redactUrl(this.url)} → HTTP ${this.status})${body}`
+    return `${excerpt(this.detail)} (${excerpt(this.method)} ${shownUrl(this.url)} → HTTP ${this.status})${body}`
   }
 }
 
@@ -142,7 +203,7 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   what: Schema.String
 }) {
   override get message(): string {
-    return `${this.what} not found`
+    return `${excerpt(this.what)} not found`
   }
 }
 
@@ -152,7 +213,7 @@ export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyE
   what: Schema.String
 }) {
   override get message(): string {
-    return `${this.what} already exists`
+    return `${excerpt(this.what)} already exists`
   }
 }
 
@@ -163,7 +224,9 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>()
   reason: Schema.String
 }) {
   override get message(): string {
-    return `unexpected response to ${this.method} ${redactUrl(this.url)} (HTTP ${this.status}): ${excerpt(this.reason)}`
+    return `unexpected response to ${excerpt(this.method)} ${shownUrl(this.url)} (HTTP ${this.status}): ${
+      excerpt(this.reason)
+    }`
   }
 }
 
@@ -172,7 +235,7 @@ export class MissingEndpoints extends Schema.TaggedError<MissingEndpoints>()("Mi
   ...request
 }) {
   override get message(): string {
-    return `index response has no X-Docker-Endpoints header (${this.method} ${redactUrl(this.url)})`
+    return `index response has no X-Docker-Endpoints header (${excerpt(this.method)} ${shownUrl(this.url)})`
   }
 }
 
@@ -182,7 +245,7 @@ export class TooManyRedirects extends Schema.TaggedError<TooManyRedirects>()("To
   hops: Schema.Number
 }) {
   override get message(): string {
-    return `stopped after ${this.hops} redirects (${this.method} ${redactUrl(this.url)})`
+    return `stopped after ${this.hops} redirects (${excerpt(this.method)} ${shownUrl(this.url)})`
   }
 }
 
@@ -193,7 +256,7 @@ export class RedirectRefused extends Schema.TaggedError<RedirectRefused>()("Redi
   reason: Schema.String
 }) {
   override get message(): string {
-    return `refused redirect from ${redactUrl(this.url)} to ${redactUrl(this.location)}: ${this.reason}`
+    return `refused redirect from ${shownUrl(this.url)} to ${shownUrl(this.location)}: ${excerpt(this.reason)}`
   }
 }
 
@@ -205,8 +268,9 @@ export class RetriesExhausted extends Schema.TaggedError<RetriesExhausted>()("Re
   reason: Schema.String
 }) {
   override get message(): string {
-    const last = this.lastStatus === 0 ? this.reason : `HTTP ${this.lastStatus} ${this.reason}`.trim()
-    return `gave up after ${this.attempts} attempts (${this.method} ${redactUrl(this.url)}): ${last}`
+    const reason = excerpt(this.reason)
+    const last = this.lastStatus === 0 ? reason : `HTTP ${this.lastStatus} ${reason}`.trim()
+    return `gave up after ${this.attempts} attempts (${excerpt(this.method)} ${shownUrl(this.url)}): ${last}`
   }
 }
 
@@ -218,7 +282,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
 }) {
   override get message(): string {
     const when = this.resetsAt === undefined ? "" : `; the quota resets at ${this.resetsAt.toISOString()}`
-    return `rate limited by ${redactUrl(this.url)}: ${excerpt(this.detail)}${when}`
+    return `rate limited by ${shownUrl(this.url)}: ${excerpt(this.detail)}${when}`
   }
 }
 
@@ -241,8 +305,8 @@ export class InsecureAuthRefused extends Schema.TaggedError<InsecureAuthRefused>
   ...request
 }) {
   override get message(): string {
-    return `Docker will not send auth headers over HTTP. (${this.method} ${
-      redactUrl(this.url)
+    return `Docker will not send auth headers over HTTP. (${excerpt(this.method)} ${
+      shownUrl(this.url)
     }; mark the registry insecure to allow it)`
   }
 }
@@ -258,7 +322,7 @@ export class DigestMismatch extends Schema.TaggedError<DigestMismatch>()("Digest
   actual: Schema.String
 }) {
   override get message(): string {
-    return `digest mismatch for ${this.what}: expected ${this.expected}, got ${this.actual}`
+    return `digest mismatch for ${excerpt(this.what)}: expected ${excerpt(this.expected)}, got ${excerpt(this.actual)}`
   }
 }
 
@@ -269,7 +333,7 @@ export class SizeMismatch extends Schema.TaggedError<SizeMismatch>()("SizeMismat
   actual: Schema.Number
 }) {
   override get message(): string {
-    return `size mismatch for ${this.what}: expected ${this.expected} bytes, got ${this.actual}`
+    return `size mismatch for ${excerpt(this.what)}: expected ${this.expected} bytes, got ${this.actual}`
   }
 }
 
@@ -280,7 +344,7 @@ export class TarSumMismatch extends Schema.TaggedError<TarSumMismatch>()("TarSum
   actual: Schema.String
 }) {
   override get message(): string {
-    return `TarSum mismatch for ${this.what}: expected ${this.expected}, got ${this.actual}`
+    return `TarSum mismatch for ${excerpt(this.what)}: expected ${excerpt(this.expected)}, got ${excerpt(this.actual)}`
   }
 }
 
@@ -290,7 +354,7 @@ export class BodyTooLarge extends Schema.TaggedError<BodyTooLarge>()("BodyTooLar
   limit: Schema.Number
 }) {
   override get message(): string {
-    return `response body of ${this.method} ${redactUrl(this.url)} exceeds ${this.limit} bytes`
+    return `response body of ${excerpt(this.method)} ${shownUrl(this.url)} exceeds ${this.limit} bytes`
   }
 }
 
@@ -313,7 +377,7 @@ export class NetworkTimeout extends Schema.TaggedError<NetworkTimeout>()("Networ
   phase: Schema.Literal("connect", "headers", "body", "deadline")
 }) {
   override get message(): string {
-    return `network timed out while trying to connect to ${redactUrl(this.url)} (${this.phase}). ` +
+    return `network timed out while trying to connect to ${shownUrl(this.url)} (${this.phase}). ` +
       "You may want to check your internet connection or if you are behind a proxy."
   }
 }
@@ -324,7 +388,7 @@ export class ConnectionFailed extends Schema.TaggedError<ConnectionFailed>()("Co
   reason: Schema.String
 }) {
   override get message(): string {
-    return `connection to ${redactUrl(this.url)} failed: ${excerpt(this.reason)}`
+    return `connection to ${shownUrl(this.url)} failed: ${excerpt(this.reason)}`
   }
 }
 

@@ -8,9 +8,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
+import * as Json from "./internal/json.js"
 
 /** A v1 image id: exactly 64 lower-case hexadecimal characters. */
 export const ImageId = Schema.String.pipe(
@@ -73,13 +73,19 @@ export type Tag = typeof Tag.Type
 /** One `/`-separated component of a repository path. */
 export const pathComponent = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 
-/** Longest repository name (with its registry host) Docker accepts. */
+/**
+ * Longest repository name Docker accepts, counted on the name as written, registry host
+ * included (`host:5000/a/b`). Only a whole reference can be measured: `Reference.parse`
+ * checks it; {@link RepositoryName} alone does not.
+ */
 export const maxNameLength = 255
 
-/** The reason a repository path (without registry host) breaks Docker's rules, if it does. */
+/**
+ * The reason a repository path (without registry host) breaks Docker's rules, if it
+ * does. Its length is not checked here (see {@link maxNameLength}).
+ */
 export const checkRepositoryPath = (s: string): string | undefined => {
   if (s.length === 0) return "a repository name cannot be empty"
-  if (s.length > maxNameLength) return `a repository name has at most ${maxNameLength} characters, not ${s.length}`
   if (s !== s.toLowerCase()) return "repository name must be lowercase"
   for (const component of s.split("/")) {
     if (component === "") {
@@ -92,7 +98,10 @@ export const checkRepositoryPath = (s: string): string | undefined => {
   return undefined
 }
 
-/** A repository path such as `library/ubuntu` (lower case, `/`-separated components). */
+/**
+ * A repository path such as `library/ubuntu` (lower case, `/`-separated components).
+ * Its length is bounded by the whole reference's rule (see {@link maxNameLength}).
+ */
 export const RepositoryName = Schema.String.pipe(
   Schema.filter((s) => checkRepositoryPath(s) ?? true),
   Schema.brand("RepositoryName"),
@@ -105,14 +114,7 @@ const parser = <A>(name: string, schema: Schema.Schema<A, string>) => {
   const decode = Schema.decodeEither(schema)
   return (value: string): Effect.Effect<A, Errors.InvalidArgument> =>
     Either.match(decode(value), {
-      onLeft: (error) =>
-        Effect.fail(
-          new Errors.InvalidArgument({
-            name,
-            value,
-            reason: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.message).join("; ")
-          })
-        ),
+      onLeft: (error) => Effect.fail(new Errors.InvalidArgument({ name, value, reason: Json.formatParseError(error) })),
       onRight: Effect.succeed
     })
 }
@@ -131,3 +133,25 @@ export const parseRepositoryName: (value: string) => Effect.Effect<RepositoryNam
   "repository name",
   RepositoryName
 )
+
+/** The values of a list that satisfy an identifier schema, and those that do not, each in order. */
+export interface Partition<A> {
+  readonly valid: ReadonlyArray<A>
+  readonly invalid: ReadonlyArray<string>
+}
+
+/**
+ * Sort strings from the network into those that satisfy `schema` (e.g. {@link Tag}) and
+ * those that do not, keeping the order: one bad entry does not hide the others, and only
+ * the valid ones may be put into URLs or paths.
+ */
+export const partition = <A>(schema: Schema.Schema<A, string>, values: ReadonlyArray<string>): Partition<A> => {
+  const is = Schema.is(schema)
+  const valid: Array<A> = []
+  const invalid: Array<string> = []
+  for (const value of values) {
+    if (is(value)) valid.push(value)
+    else invalid.push(value)
+  }
+  return { valid, invalid }
+}

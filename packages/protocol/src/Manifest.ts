@@ -8,15 +8,25 @@
  * only the known ones: a manifest's digest must always be computed on the bytes as
  * received, never on a re-encoding.
  *
+ * Bodies are read under the rules of dockside's JSON helper: strict UTF-8, no byte order
+ * mark, no `__proto__` key anywhere (so no record, e.g. a schema 1 signature header, can
+ * get a foreign prototype), and errors that never quote the body.
+ *
+ * Names from the network are not all checked while decoding, so that one bad entry does
+ * not hide the rest: tag lists and catalogs hold plain strings, and schema 1's `name` and
+ * `tag` are kept as written. Callers must check them ({@link validTags},
+ * {@link validRepositories}, `Identifiers.parseRepositoryName`, `Identifiers.parseTag`)
+ * before building a URL or a path from them.
+ *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import * as Identifiers from "./Identifiers.js"
+import * as Json from "./internal/json.js"
 import * as MediaType from "./MediaType.js"
 import * as Platform from "./Platform.js"
 
@@ -26,12 +36,27 @@ const optional = <S extends Schema.Schema.All>(schema: S): Schema.optionalWith<S
 
 const Annotations = Schema.Record({ key: Schema.String, value: Schema.String })
 
-/** A content descriptor: what a blob or manifest is, its digest and size. */
+const isHttpUrl = (url: string): boolean => {
+  try {
+    const { protocol } = new URL(url)
+    return protocol === "http:" || protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
+/** A URL a descriptor may point to for its content: only `http:` and `https:` URLs. */
+export const DescriptorUrl = Schema.String.pipe(
+  Schema.filter((url) => isHttpUrl(url) || "a descriptor URL must be an absolute http: or https: URL"),
+  Schema.annotations({ identifier: "DescriptorUrl" })
+)
+
+/** A content descriptor: what a blob or manifest is, its digest and size; `urls` are http(s) only. */
 export const Descriptor = Schema.Struct({
   mediaType: Schema.String,
   digest: Identifiers.Digest,
   size: Schema.NonNegativeInt,
-  urls: optional(Schema.Array(Schema.String)),
+  urls: optional(Schema.Array(DescriptorUrl)),
   annotations: optional(Annotations),
   platform: optional(Platform.Platform),
   artifactType: optional(Schema.String)
@@ -92,7 +117,11 @@ export const Schema1Signature = Schema.Struct({
 /** @see {@link Schema1Signature} */
 export type Schema1Signature = typeof Schema1Signature.Type
 
-/** A Docker schema 1 manifest, for reading old images: layers newest first. */
+/**
+ * A Docker schema 1 manifest, for reading old images: layers newest first. `name` and
+ * `tag` are kept as written, unchecked: check them with `Identifiers.parseRepositoryName`
+ * and `Identifiers.parseTag` before building a URL or a path from them.
+ */
 export const Schema1Manifest = Schema.Struct({
   schemaVersion: Schema.Literal(1),
   name: Schema.String,
@@ -125,51 +154,25 @@ export const Manifest: Data.TaggedEnum.Constructor<Manifest> = Data.taggedEnum<M
 // Decoding
 // ---------------------------------------------------------------------------------------
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-
 const invalid = (what: string, reason: string): Errors.InvalidDocument => new Errors.InvalidDocument({ what, reason })
 
-const formatIssues = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => (issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`))
-    .join("; ")
-
-/** UTF-8 text, then a JSON object. */
-const parseObject = (what: string, input: Uint8Array | string): Either.Either<object, Errors.InvalidDocument> => {
-  let text: string
-  try {
-    text = typeof input === "string" ? input : utf8.decode(input)
-  } catch {
-    return Either.left(invalid(what, "the body is not valid UTF-8"))
-  }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (error) {
-    return Either.left(
-      invalid(what, `the body is not JSON (${error instanceof Error ? error.message : String(error)})`)
-    )
-  }
-  return typeof json === "object" && json !== null && !Array.isArray(json)
-    ? Either.right(json)
-    : Either.left(invalid(what, "the body is not a JSON object"))
-}
-
-const decodeWith = <A, I>(
-  what: string,
-  schema: Schema.Schema<A, I>,
-  json: unknown
-): Either.Either<A, Errors.InvalidDocument> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(schema, { errors: "all" })(json),
-    (error) => invalid(what, formatIssues(error))
+/** A JSON body that must be an object. */
+const parseObject = (what: string, input: Uint8Array | string): Either.Either<object, Errors.InvalidDocument> =>
+  Either.flatMap(
+    Json.parseDocument(what, input),
+    (json) =>
+      typeof json === "object" && json !== null && !Array.isArray(json)
+        ? Either.right(json)
+        : Either.left(invalid(what, "the body is not a JSON object"))
   )
 
 const decoder = <A, I>(
   what: string,
   schema: Schema.Schema<A, I>
-): (input: Uint8Array | string) => Effect.Effect<A, Errors.InvalidDocument> =>
-(input) => Either.flatMap(parseObject(what, input), (json) => decodeWith(what, schema, json))
+): (input: Uint8Array | string) => Effect.Effect<A, Errors.InvalidDocument> => {
+  const decode = Json.decodeWith(schema, what)
+  return (input) => Either.flatMap(parseObject(what, input), decode)
+}
 
 type Kind = Manifest["_tag"]
 
@@ -219,6 +222,12 @@ const detect = (
   )
 }
 
+const decodeDockerManifest = Json.decodeWith(DockerManifest, "Docker schema 2 manifest")
+const decodeDockerManifestList = Json.decodeWith(DockerManifestList, "Docker manifest list")
+const decodeOciManifest = Json.decodeWith(OciManifest, "OCI image manifest")
+const decodeOciIndex = Json.decodeWith(OciIndex, "OCI image index")
+const decodeSchema1Manifest = Json.decodeWith(Schema1Manifest, "schema 1 manifest")
+
 const build = (
   json: unknown,
   kind: Kind,
@@ -227,27 +236,27 @@ const build = (
   switch (kind) {
     case "DockerManifest":
       return Either.map(
-        decodeWith("Docker schema 2 manifest", DockerManifest, json),
+        decodeDockerManifest(json),
         (document) => Manifest.DockerManifest({ mediaType, document })
       )
     case "DockerManifestList":
       return Either.map(
-        decodeWith("Docker manifest list", DockerManifestList, json),
+        decodeDockerManifestList(json),
         (document) => Manifest.DockerManifestList({ mediaType, document })
       )
     case "OciManifest":
       return Either.map(
-        decodeWith("OCI image manifest", OciManifest, json),
+        decodeOciManifest(json),
         (document) => Manifest.OciManifest({ mediaType, document })
       )
     case "OciIndex":
       return Either.map(
-        decodeWith("OCI image index", OciIndex, json),
+        decodeOciIndex(json),
         (document) => Manifest.OciIndex({ mediaType, document })
       )
     case "Schema1":
       return Either.map(
-        decodeWith("schema 1 manifest", Schema1Manifest, json),
+        decodeSchema1Manifest(json),
         (document) => Manifest.Schema1({ mediaType, document })
       )
   }
@@ -310,7 +319,11 @@ export const formatErrorBody = (body: ErrorBody): string => {
     .join("; ")
 }
 
-/** The tag list body, `{"name","tags":[...]}`; `tags` may be `null` or absent (read as `[]`). */
+/**
+ * The tag list body, `{"name","tags":[...]}`; `tags` may be `null` or absent (read as
+ * `[]`). The tags are plain strings: use {@link validTags} before putting one into a
+ * URL or a path.
+ */
 export const TagList = Schema.Struct({
   name: Schema.String,
   tags: Schema.optionalWith(Schema.Array(Schema.String), { exact: true, nullable: true, default: () => [] })
@@ -324,7 +337,18 @@ export const decodeTagList: (input: Uint8Array | string) => Effect.Effect<TagLis
   TagList
 )
 
-/** The catalog body, `{"repositories":[...]}`; `null` or absent is read as `[]`. */
+/**
+ * The tags of a tag list that are valid `Identifiers.Tag`s, and the others, each in
+ * order: one bad tag does not hide the rest.
+ */
+export const validTags = (list: TagList): Identifiers.Partition<Identifiers.Tag> =>
+  Identifiers.partition(Identifiers.Tag, list.tags)
+
+/**
+ * The catalog body, `{"repositories":[...]}`; `null` or absent is read as `[]`. The
+ * names are plain strings: use {@link validRepositories} before putting one into a URL
+ * or a path.
+ */
 export const Catalog = Schema.Struct({
   repositories: Schema.optionalWith(Schema.Array(Schema.String), { exact: true, nullable: true, default: () => [] })
 }).annotations({ identifier: "Catalog" })
@@ -336,6 +360,13 @@ export const decodeCatalog: (input: Uint8Array | string) => Effect.Effect<Catalo
   "catalog",
   Catalog
 )
+
+/**
+ * The repositories of a catalog that are valid `Identifiers.RepositoryName`s, and the
+ * others, each in order: one bad name does not hide the rest.
+ */
+export const validRepositories = (catalog: Catalog): Identifiers.Partition<Identifiers.RepositoryName> =>
+  Identifiers.partition(Identifiers.RepositoryName, catalog.repositories)
 
 /** Decode a referrers response: an OCI index whose entries carry their `artifactType`. */
 export const decodeReferrers: (input: Uint8Array | string) => Effect.Effect<OciIndex, Errors.InvalidDocument> = decoder(

@@ -122,16 +122,36 @@ export const format = (platform: Platform): string =>
     ? `${platform.os}/${platform.architecture}`
     : `${platform.os}/${platform.architecture}/${platform.variant}`
 
-/** Older 32-bit arm variants a wanted arm variant can also run, best first. */
-const armFallbacks: Readonly<Record<string, ReadonlyArray<string>>> = {
-  v8: ["v7", "v6", "v5"],
-  v7: ["v6", "v5"],
-  v6: ["v5"]
+/**
+ * Older variants a wanted variant can also run, best first, per architecture (after
+ * normalisation, so `""` is amd64's `v1` and arm64's `v8`), as containerd's matcher
+ * orders them: amd64 `v4` → `v3` → `v2` → `v1`, arm64 `v9` → `v8`, 32-bit arm `v8` →
+ * `v7` → `v6` → `v5`.
+ */
+const variantFallbacks: Readonly<Record<string, Readonly<Record<string, ReadonlyArray<string>>>>> = {
+  amd64: {
+    v4: ["v3", "v2", ""],
+    v3: ["v2", ""],
+    v2: [""]
+  },
+  arm64: {
+    v9: [""]
+  },
+  arm: {
+    v8: ["v7", "v6", "v5"],
+    v7: ["v6", "v5"],
+    v6: ["v5"]
+  }
+}
+
+const fallbacks = (architecture: string, variant: string): ReadonlyArray<string> => {
+  const byVariant = Object.hasOwn(variantFallbacks, architecture) ? variantFallbacks[architecture] : undefined
+  return byVariant !== undefined && Object.hasOwn(byVariant, variant) ? byVariant[variant] ?? [] : []
 }
 
 /**
  * How well `candidate` fits `wanted`, after normalising both: 0 is an exact match, a
- * higher number an older arm variant, `undefined` no fit.
+ * higher number an older variant, `undefined` no fit.
  */
 const rank = (wanted: Platform, candidate: Platform): number | undefined => {
   const w = normalize(wanted)
@@ -140,8 +160,7 @@ const rank = (wanted: Platform, candidate: Platform): number | undefined => {
   const wantedVariant = w.variant ?? ""
   const candidateVariant = c.variant ?? ""
   if (wantedVariant === candidateVariant) return 0
-  if (w.architecture !== "arm") return undefined
-  const index = (armFallbacks[wantedVariant] ?? []).indexOf(candidateVariant)
+  const index = fallbacks(w.architecture, wantedVariant).indexOf(candidateVariant)
   return index === -1 ? undefined : index + 1
 }
 
@@ -149,14 +168,17 @@ const rank = (wanted: Platform, candidate: Platform): number | undefined => {
  * Whether an image built for `candidate` runs where `wanted` is asked for. Both are
  * normalised first, so `linux/aarch64` matches `linux/arm64/v8` and `linux/arm` matches
  * `linux/arm/v7`. Operating system and architecture must be equal; the variant too,
- * except that a 32-bit arm variant also accepts older ones (`v7` accepts `v6` and `v5`,
- * `v8` accepts `v7`, `v6` and `v5`). `os.version` and `os.features` are not compared.
+ * except that a variant also accepts older ones of its architecture, as containerd
+ * does: amd64 `v4` accepts `v3`, `v2` and `v1` (no variant), `v3` accepts `v2` and `v1`,
+ * `v2` accepts `v1`; arm64 `v9` accepts `v8` (no variant); 32-bit arm `v7` accepts `v6`
+ * and `v5`, `v8` accepts `v7`, `v6` and `v5`. `os.version` and `os.features` are not
+ * compared.
  */
 export const matches = (wanted: Platform, candidate: Platform): boolean => rank(wanted, candidate) !== undefined
 
 /**
  * Choose the entry of an index that best fits `wanted`: an exact match (after
- * normalisation) first, then the newest older arm variant; on a tie, the first entry in
+ * normalisation) first, then the newest older variant; on a tie, the first entry in
  * index order. Entries without a platform never match.
  */
 export const select = <D extends { readonly platform?: Platform }>(

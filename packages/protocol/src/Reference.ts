@@ -8,15 +8,18 @@
  *   `docker.io`; a Docker Hub name without `/` is an official image under `library/`.
  * - A tag and a digest may both be given and both are kept; giving neither stays visible
  *   (see {@link withDefaultTag}).
+ * - The name as written (host included, before normalisation, without tag and digest)
+ *   has at most 255 characters; a Docker Hub name that is 64 hexadecimal characters, with
+ *   or without `library/`, is refused (it looks like an image id), as Docker 17.03 does.
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import * as Identifiers from "./Identifiers.js"
+import * as Json from "./internal/json.js"
 
 /** The name references use for Docker Hub. */
 export const defaultRegistry = "docker.io"
@@ -58,6 +61,19 @@ export const checkRegistryHost = (host: string): string | undefined => {
 export const isRegistryHost = (component: string): boolean =>
   component.includes(".") || component.includes(":") || component === "localhost"
 
+/**
+ * Split a name (`host[:port]/path`, or a path) at its first `/` when the part before it
+ * is a registry host ({@link isRegistryHost}); otherwise the host is
+ * {@link defaultRegistry} and the path is the whole name. The host is returned as
+ * written, neither checked nor normalised.
+ */
+export const splitHost = (name: string): { readonly host: string; readonly path: string } => {
+  const slash = name.indexOf("/")
+  return slash !== -1 && isRegistryHost(name.slice(0, slash))
+    ? { host: name.slice(0, slash), path: name.slice(slash + 1) }
+    : { host: defaultRegistry, path: name }
+}
+
 /** Map the Docker Hub aliases to {@link defaultRegistry}; any other host is returned as is. */
 export const normalizeRegistry = (host: string): string => hubHosts.includes(host) ? defaultRegistry : host
 
@@ -77,9 +93,6 @@ export class Reference extends Schema.Class<Reference>("Reference")({
   digest: Schema.optional(Identifiers.Digest)
 }) {}
 
-const reasonOf = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => issue.message).join("; ")
-
 const optionalPart = <A>(
   schema: Schema.Schema<A, string>,
   what: string,
@@ -87,7 +100,13 @@ const optionalPart = <A>(
 ): Either.Either<A | undefined, string> =>
   value === undefined
     ? Either.right(undefined)
-    : Either.mapLeft(Schema.decodeEither(schema)(value), (error) => `invalid ${what} "${value}": ${reasonOf(error)}`)
+    : Either.mapLeft(
+      Schema.decodeEither(schema)(value),
+      (error) => `invalid ${what} "${value}": ${Json.formatParseError(error)}`
+    )
+
+/** `library/<64 hex>`: an official image named like an image id, which Docker refuses. */
+const imageIdLike = new RegExp(`^${officialNamespace}/[a-f0-9]{64}$`)
 
 const analyse = (input: string): Either.Either<Reference, string> =>
   Either.gen(function*() {
@@ -102,22 +121,20 @@ const analyse = (input: string): Either.Either<Reference, string> =>
         `repository name must not be more than ${Identifiers.maxNameLength} characters (it has ${name.length})`
       )
     }
-    const slash = name.indexOf("/")
-    const explicitHost = slash !== -1 && isRegistryHost(name.slice(0, slash))
-    const host = explicitHost ? name.slice(0, slash) : defaultRegistry
-    const path = explicitHost ? name.slice(slash + 1) : name
+    const { host, path } = splitHost(name)
     const hostReason = checkRegistryHost(host)
     if (hostReason !== undefined) return yield* Either.left(hostReason)
     const pathReason = Identifiers.checkRepositoryPath(path)
     if (pathReason !== undefined) return yield* Either.left(pathReason)
     const registry = normalizeRegistry(host)
-    const official = registry === defaultRegistry && !path.includes("/")
-    if (official && Schema.is(Identifiers.ImageId)(path)) {
+    const hub = registry === defaultRegistry
+    const remote = hub && !path.includes("/") ? `${officialNamespace}/${path}` : path
+    if (hub && imageIdLike.test(remote)) {
       return yield* Either.left("repository name cannot be 64 hexadecimal characters (that is the form of an image id)")
     }
     const repository = yield* Either.mapLeft(
-      Schema.decodeEither(Identifiers.RepositoryName)(official ? `${officialNamespace}/${path}` : path),
-      reasonOf
+      Schema.decodeEither(Identifiers.RepositoryName)(remote),
+      Json.formatParseError
     )
     const tag = yield* optionalPart(Identifiers.Tag, "tag", hasTag ? named.slice(colon + 1) : undefined)
     const digest = yield* optionalPart(Identifiers.Digest, "digest", at === -1 ? undefined : input.slice(at + 1))

@@ -41,21 +41,23 @@ const trimVersion = (address: string): Either.Either<string, string> => {
   return Either.right(trimmed)
 }
 
+/** Check that the address is a URL with a host; the reason never repeats the address (it may hold a password). */
 const checkUrl = (url: string): Either.Either<string, string> =>
   Either.flatMap(
-    Either.try({ try: () => new URL(url), catch: () => `"${url}" is not a valid URL` }),
-    (parsed) => parsed.host === "" ? Either.left(`"${url}" has no host`) : Either.right(url)
+    Either.try({ try: () => new URL(url), catch: () => "the address is not a valid URL" }),
+    (parsed) => parsed.host === "" ? Either.left("the address has no host") : Either.right(url)
   )
 
 /**
  * Build a v1 endpoint from an address (`IndexServer`, `host[:port]`, or a URL): `https://`
  * is added when no scheme is given, one trailing `/` is trimmed, a last path segment `v1`
- * is dropped and `v2` is refused.
+ * is dropped and `v2` is refused. A failure stores the address without its user-info
+ * ({@link Errors.redactUrl}) and a reason that does not repeat it.
  */
 export const fromAddress = (address: string): Effect.Effect<V1Endpoint, Errors.InvalidEndpoint> => {
   const withScheme = address.startsWith("http://") || address.startsWith("https://") ? address : `https://${address}`
   return Either.match(Either.flatMap(trimVersion(withScheme), checkUrl), {
-    onLeft: (reason) => Effect.fail(new Errors.InvalidEndpoint({ input: address, reason })),
+    onLeft: (reason) => Effect.fail(new Errors.InvalidEndpoint({ input: Errors.redactUrl(address), reason })),
     onRight: (url) => Effect.succeed(new V1Endpoint({ url }))
   })
 }
@@ -163,10 +165,8 @@ export const splitSearchTerm = (term: string): Effect.Effect<SearchTarget, Error
   if (term.includes("://")) {
     return Effect.fail(invalidTerm(term, `Invalid repository name (ex: "registry.domain.tld/myrepos")`))
   }
-  const slash = term.indexOf("/")
-  const explicit = slash !== -1 && Reference.isRegistryHost(term.slice(0, slash))
-  const index = explicit ? Reference.normalizeRegistry(term.slice(0, slash)) : IndexName
-  const query = explicit ? term.slice(slash + 1) : term
+  const { host, path: query } = Reference.splitHost(term)
+  const index = Reference.normalizeRegistry(host)
   const hostReason = Reference.checkRegistryHost(index)
   if (hostReason !== undefined) return Effect.fail(invalidTerm(term, hostReason))
   const official = index === IndexName

@@ -9,6 +9,14 @@
  * fields in declaration order, `omitempty` fields left out when empty, and `<`, `>`, `&`,
  * U+2028 and U+2029 escaped as `\u00XX`.
  *
+ * Bodies are read under the rules of dockside's JSON helper: strict UTF-8, no byte order
+ * mark, no `__proto__` key anywhere, and errors that never quote the body.
+ *
+ * Lists and maps whose entries name images or tags (image lists, tag maps) decode those
+ * names as plain strings, so that one bad entry does not hide the others; check them with
+ * `Identifiers.parseImageId` / `Identifiers.parseTag` (or `Identifiers.partition`) before
+ * putting them into a URL or a path. Encoding checks them and refuses bad ones.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -20,6 +28,7 @@ import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 import * as Errors from "./Errors.js"
 import * as Identifiers from "./Identifiers.js"
+import * as Json from "./internal/json.js"
 
 // ---------------------------------------------------------------------------------------
 // Go encoding/json conventions
@@ -43,7 +52,7 @@ const goStruct = <Fields extends Schema.Struct.Fields>(
   return Schema.transform(JsonObject, encoded, {
     strict: false,
     decode: (input) => {
-      const out: Record<string, unknown> = {}
+      const out: Record<string, unknown> = Object.create(null)
       for (const [key, value] of Object.entries(input)) {
         const name = fieldFor(names, key)
         if (name !== undefined && value !== null) out[name] = value
@@ -67,45 +76,57 @@ const zero = <A, I>(
 ): Schema.PropertySignature<":", A, never, "?:", I | undefined, true> =>
   Schema.optionalWith(schema, { default: () => value })
 
-const reasonOf = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
-    .join("; ")
-
-const utf8 = new TextDecoder("utf-8", { ignoreBOM: true })
-
-const text = (input: string | Uint8Array): string => typeof input === "string" ? input : utf8.decode(input)
-
-const parseJson = (input: string | Uint8Array): Either.Either<unknown, string> =>
-  Either.try({ try: (): unknown => JSON.parse(text(input)), catch: (e) => `not JSON: ${String(e)}` })
+/**
+ * A value decoded as `loose` says, but encoded only when `strict` accepts it: lenient
+ * on the way in (one bad entry must not hide the rest), strict on the way out.
+ */
+const checkedOnEncode = <A extends I, I, B>(
+  loose: Schema.Schema<A, I>,
+  strict: Schema.Schema<B, A>
+): Schema.Schema<A, I> =>
+  Schema.transformOrFail(loose, Schema.typeSchema(loose), {
+    strict: true,
+    decode: ParseResult.succeed,
+    encode: (value) => ParseResult.map(ParseResult.decodeUnknown(strict)(value), () => value)
+  })
 
 /** Escape what Go's `json.Marshal` escapes beyond `JSON.stringify`. */
 const goEscape = (json: string): string =>
   json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
-/** Decode a JSON body (bytes or text) with a schema; `what` names the document in errors. */
+/** How {@link decodeJson} and {@link encodeJson} report failures. */
+export type JsonOptions = Json.DecodeOptions
+
+/**
+ * Decode a JSON body (bytes or text) with a schema, reporting every issue; `what` names
+ * the document in errors. With `redact`, schema errors name only paths and expected
+ * types, never values (for documents that hold secrets).
+ */
 export const decodeJson = <A, I>(
   schema: Schema.Schema<A, I>,
-  what: string
+  what: string,
+  options?: JsonOptions
 ): (input: string | Uint8Array) => Effect.Effect<A, Errors.InvalidDocument> => {
-  const decode = Schema.decodeUnknownEither(schema)
+  const decode = Json.decodeWith(schema, what, options)
   return (input: string | Uint8Array): Effect.Effect<A, Errors.InvalidDocument> =>
-    Either.match(Either.flatMap(parseJson(input), (json) => Either.mapLeft(decode(json), reasonOf)), {
-      onLeft: (reason) => Effect.fail(new Errors.InvalidDocument({ what, reason })),
-      onRight: Effect.succeed
-    })
+    Either.flatMap(Json.parseDocument(what, input), decode)
 }
 
-/** Encode a value to JSON text the way Go's `json.Marshal` prints it; `what` names the document in errors. */
+/**
+ * Encode a value to JSON text the way Go's `json.Marshal` prints it; `what` names the
+ * document in errors, and `redact` keeps values out of them as for {@link decodeJson}.
+ */
 export const encodeJson = <A, I>(
   schema: Schema.Schema<A, I>,
-  what: string
+  what: string,
+  options?: JsonOptions
 ): (value: A) => Effect.Effect<string, Errors.InvalidDocument> => {
-  const encode = Schema.encodeEither(schema)
+  const encode = Schema.encodeEither(schema, { errors: "all" })
+  const format = options?.redact === true ? Json.formatParseErrorRedacted : Json.formatParseError
   return (value: A): Effect.Effect<string, Errors.InvalidDocument> =>
     Either.match(encode(value), {
-      onLeft: (error) => Effect.fail(new Errors.InvalidDocument({ what, reason: reasonOf(error) })),
-      onRight: (encoded) => Effect.succeed(goEscape(JSON.stringify(encoded)))
+      onLeft: (error) => Either.left(new Errors.InvalidDocument({ what, reason: format(error) })),
+      onRight: (encoded) => Either.right(goEscape(JSON.stringify(encoded)))
     })
 }
 
@@ -117,11 +138,16 @@ export const encodeJson = <A, I>(
  * An image entry of an index image list: `{"id", "checksum", "Tag"}` with a capital `T`;
  * `checksum` and `Tag` are left out when empty (and an empty one decodes as absent).
  * The local-only `ChecksumPayload` of Go's struct is not part of the wire form.
+ *
+ * `id` and `tag` decode as any string (the index's list may hold entries dockside cannot
+ * use, and they must not hide the others): check them with `Identifiers.parseImageId`
+ * and `Identifiers.parseTag` before use. Encoding refuses an id that is not an
+ * `Identifiers.ImageId` or a tag that is not an `Identifiers.Tag`.
  */
 export const ImgData = goStruct(Schema.Struct({
-  id: Identifiers.ImageId,
+  id: checkedOnEncode(Schema.String, Identifiers.ImageId),
   checksum: omitEmpty(Schema.String),
-  tag: omitEmpty(Identifiers.Tag).pipe(Schema.fromKey("Tag"))
+  tag: omitEmpty(checkedOnEncode(Schema.String, Identifiers.Tag)).pipe(Schema.fromKey("Tag"))
 })).annotations({ identifier: "ImgData" })
 /** @see {@link ImgData} */
 export type ImgData = typeof ImgData.Type
@@ -141,10 +167,11 @@ export const encodeImgDataList: (value: ReadonlyArray<ImgData>) => Effect.Effect
 
 /**
  * What `GetRepositoryData` returns (client side only, never on the wire): the images by
- * id, the registry endpoints (`scheme://host/v1/`) and the `X-Docker-Token` values.
+ * id (unchecked, see {@link ImgData}), the registry endpoints (`scheme://host/v1/`) and
+ * the `X-Docker-Token` values.
  */
 export interface RepositoryData {
-  readonly imgList: ReadonlyMap<Identifiers.ImageId, ImgData>
+  readonly imgList: ReadonlyMap<string, ImgData>
   readonly endpoints: ReadonlyArray<string>
   readonly tokens: ReadonlyArray<string>
 }
@@ -231,7 +258,7 @@ const pingFields: ReadonlyArray<string> = ["version", "standalone"]
 export const pingResult = (response: PingResponse): PingResult => {
   let version = ""
   let standalone = true
-  const body = Either.getOrUndefined(parseJson(response.body))
+  const body = Either.getOrUndefined(Json.parse(response.body))
   if (typeof body === "object" && body !== null && !Array.isArray(body)) {
     for (const [key, value] of Object.entries(body)) {
       const field = fieldFor(pingFields, key)
@@ -250,11 +277,18 @@ export const pingResult = (response: PingResponse): PingResult => {
 // Tags and ancestry
 // ---------------------------------------------------------------------------------------
 
-/** The tags of a repository, `{"<tag>": "<image id>"}`; a key that is not a valid tag is an error. */
-export const TagMap = Schema.Record({ key: Identifiers.Tag, value: Identifiers.ImageId }).annotations({
-  identifier: "TagMap",
-  parseOptions: { onExcessProperty: "error" }
-})
+/**
+ * The tags of a repository, `{"<tag>": "<image id>"}`. Keys and values decode as any
+ * string, so that one bad entry does not hide the others: check each with
+ * `Identifiers.parseTag` and `Identifiers.parseImageId` before use. Encoding refuses a
+ * key that is not an `Identifiers.Tag` or a value that is not an `Identifiers.ImageId`.
+ */
+export const TagMap = checkedOnEncode(
+  Schema.Record({ key: Schema.String, value: Schema.String }),
+  Schema.Record({ key: Identifiers.Tag, value: Identifiers.ImageId }).annotations({
+    parseOptions: { onExcessProperty: "error" }
+  })
+).annotations({ identifier: "TagMap" })
 /** @see {@link TagMap} */
 export type TagMap = typeof TagMap.Type
 
@@ -272,6 +306,8 @@ export const encodeTagMap: (value: TagMap) => Effect.Effect<string, Errors.Inval
 
 const decodeQuotedTag = decodeJson(Identifiers.ImageId, "tag value")
 
+const lenientUtf8 = new TextDecoder()
+
 /**
  * Decode a tag value: a JSON string holding an image id. A bare id (no quotes, surrounding
  * white space allowed) is accepted too (fidelity rule: some registries answer that way).
@@ -279,7 +315,7 @@ const decodeQuotedTag = decodeJson(Identifiers.ImageId, "tag value")
 export const decodeTagValue = (
   input: string | Uint8Array
 ): Effect.Effect<Identifiers.ImageId, Errors.InvalidDocument> => {
-  const bare = text(input).trim()
+  const bare = (typeof input === "string" ? input : lenientUtf8.decode(input)).trim()
   return Schema.is(Identifiers.ImageId)(bare) ? Effect.succeed(bare) : decodeQuotedTag(input)
 }
 
@@ -322,12 +358,13 @@ export const AuthConfig = goStruct(Schema.Struct({
 /** @see {@link AuthConfig} */
 export type AuthConfig = typeof AuthConfig.Type
 
-/** Decode credentials. */
+/** Decode credentials; a failure names the fields and the types they need, never their values. */
 export const decodeAuthConfig: (input: string | Uint8Array) => Effect.Effect<AuthConfig, Errors.InvalidDocument> =
-  decodeJson(AuthConfig, "auth config")
+  decodeJson(AuthConfig, "auth config", { redact: true })
 
 /** Encode credentials (the secrets in clear: handle the result as a secret). */
 export const encodeAuthConfig: (value: AuthConfig) => Effect.Effect<string, Errors.InvalidDocument> = encodeJson(
   AuthConfig,
-  "auth config"
+  "auth config",
+  { redact: true }
 )

@@ -316,7 +316,7 @@ describe("Manifest.decode", () => {
       ])
       const [tag, what, reason] = yield* failure(new TextEncoder().encode("<html>502 Bad Gateway</html>"))
       expect([tag, what]).toEqual(["InvalidDocument", "manifest"])
-      expect(reason).toMatch(/^the body is not JSON \(.+\)$/)
+      expect(reason).toBe("the body is not JSON")
       expect(yield* failure(bytes([dockerManifest]))).toEqual([
         "InvalidDocument",
         "manifest",
@@ -445,5 +445,66 @@ describe("Manifest API bodies", () => {
       })
       const error = yield* Effect.flip(Manifest.decodeReferrers("{\"schemaVersion\":2}"))
       expect([error.what, error.reason]).toEqual(["referrers response", "manifests: is missing"])
+    }))
+
+  it.effect("partitions tag lists and catalogs into valid and invalid names", () =>
+    Effect.gen(function*() {
+      const list = yield* Manifest.decodeTagList(
+        "{\"name\":\"team/app\",\"tags\":[\"latest\",\"../../x\",\"v1.0\",\"\"]}"
+      )
+      expect(Manifest.validTags(list)).toEqual({ valid: ["latest", "v1.0"], invalid: ["../../x", ""] })
+      const catalog = yield* Manifest.decodeCatalog(
+        "{\"repositories\":[\"library/alpine\",\"Bad/Name\",\"../etc\",\"team/app\"]}"
+      )
+      expect(Manifest.validRepositories(catalog)).toEqual({
+        valid: ["library/alpine", "team/app"],
+        invalid: ["Bad/Name", "../etc"]
+      })
+    }))
+})
+
+describe("Manifest hardening", () => {
+  it.effect("accepts only http and https descriptor URLs", () =>
+    Effect.gen(function*() {
+      const withUrls = (urls: ReadonlyArray<string>) => ({
+        ...ociManifest,
+        layers: [{ ...ociManifest.layers[0], urls }]
+      })
+      const ok = yield* Manifest.decode(bytes(withUrls(["https://cdn.example/layer", "http://mirror/x"])))
+      if (ok._tag !== "OciManifest") return expect.unreachable()
+      expect(ok.document.layers[0]?.urls).toEqual(["https://cdn.example/layer", "http://mirror/x"])
+      for (const url of ["file:///etc/passwd", "ftp://host/x", "javascript:alert(1)", "/relative", "not a url"]) {
+        expect([url, yield* failure(bytes(withUrls(["https://ok/", url])))]).toEqual([url, [
+          "InvalidDocument",
+          "OCI image manifest",
+          "layers.0.urls.1: a descriptor URL must be an absolute http: or https: URL"
+        ]])
+      }
+    }))
+
+  it.effect("refuses a __proto__ key, e.g. in a schema 1 signature header", () =>
+    Effect.gen(function*() {
+      const signed = JSON.stringify({ ...schema1, signatures: [] }).replace(
+        "\"signatures\":[]",
+        "\"signatures\":[{\"header\":{\"__proto__\":{\"polluted\":1}},\"signature\":\"s\",\"protected\":\"p\"}]"
+      )
+      expect(yield* failure(new TextEncoder().encode(signed))).toEqual([
+        "InvalidDocument",
+        "manifest",
+        "the body has a key \"__proto__\""
+      ])
+      expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
+      expect((yield* Effect.flip(Manifest.decodeTagList("{\"name\":\"x\",\"__proto__\":[]}"))).reason).toBe(
+        "the body has a key \"__proto__\""
+      )
+    }))
+
+  it.effect("reads a byte order mark as an error, like every JSON body", () =>
+    Effect.gen(function*() {
+      expect(yield* failure(new Uint8Array([0xef, 0xbb, 0xbf, ...bytes(ociManifest)]))).toEqual([
+        "InvalidDocument",
+        "manifest",
+        "the body starts with a byte order mark"
+      ])
     }))
 })

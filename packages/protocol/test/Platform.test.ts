@@ -87,7 +87,7 @@ describe("Platform.format and normalize", () => {
 })
 
 describe("Platform.matches", () => {
-  it("compares normalised platforms and lets arm fall back to older variants", () => {
+  it("compares normalised platforms and lets amd64, arm64 and arm fall back to older variants", () => {
     const vectors: ReadonlyArray<readonly [Platform.Platform, Platform.Platform, boolean]> = [
       [{ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "amd64" }, true],
       [{ os: "linux", architecture: "x86_64" }, { os: "Linux", architecture: "amd64" }, true],
@@ -102,7 +102,42 @@ describe("Platform.matches", () => {
       [{ os: "linux", architecture: "arm", variant: "v6" }, { os: "linux", architecture: "arm", variant: "v7" }, false],
       [{ os: "linux", architecture: "arm", variant: "v5" }, { os: "linux", architecture: "arm", variant: "v6" }, false],
       [{ os: "linux", architecture: "arm", variant: "v8" }, { os: "linux", architecture: "arm", variant: "v7" }, true],
-      [{ os: "linux", architecture: "armel" }, { os: "linux", architecture: "arm", variant: "v6" }, true]
+      [{ os: "linux", architecture: "armel" }, { os: "linux", architecture: "arm", variant: "v6" }, true],
+      [
+        { os: "linux", architecture: "amd64", variant: "v4" },
+        { os: "linux", architecture: "amd64", variant: "v3" },
+        true
+      ],
+      [
+        { os: "linux", architecture: "amd64", variant: "v4" },
+        { os: "linux", architecture: "amd64", variant: "v2" },
+        true
+      ],
+      [
+        { os: "linux", architecture: "amd64", variant: "v4" },
+        { os: "linux", architecture: "amd64", variant: "v1" },
+        true
+      ],
+      [{ os: "linux", architecture: "amd64", variant: "v3" }, { os: "linux", architecture: "amd64" }, true],
+      [{ os: "linux", architecture: "amd64", variant: "v2" }, { os: "linux", architecture: "amd64" }, true],
+      [
+        { os: "linux", architecture: "amd64", variant: "v2" },
+        { os: "linux", architecture: "amd64", variant: "v3" },
+        false
+      ],
+      [{ os: "linux", architecture: "amd64", variant: "v3" }, { os: "linux", architecture: "386" }, false],
+      [
+        { os: "linux", architecture: "arm64", variant: "v9" },
+        { os: "linux", architecture: "arm64", variant: "v8" },
+        true
+      ],
+      [{ os: "linux", architecture: "arm64", variant: "v9" }, { os: "linux", architecture: "arm64" }, true],
+      [{ os: "linux", architecture: "arm64" }, { os: "linux", architecture: "arm64", variant: "v9" }, false],
+      [
+        { os: "linux", architecture: "arm64", variant: "v9" },
+        { os: "linux", architecture: "arm", variant: "v7" },
+        false
+      ]
     ]
     for (const [wanted, candidate, expected] of vectors) {
       expect([wanted, candidate, Platform.matches(wanted, candidate)]).toEqual([wanted, candidate, expected])
@@ -145,6 +180,25 @@ describe("Platform.select", () => {
     expect(pick({ os: "linux", architecture: "arm", variant: "v6" }, old)).toBe("v6")
     expect(pick({ os: "linux", architecture: "arm", variant: "v5" }, old)).toBe("v5")
     expect(pick({ os: "linux", architecture: "arm", variant: "v5" }, [old[1]!])).toBeUndefined()
+  })
+
+  it("falls back to the newest older amd64 and arm64 variant, as containerd does", () => {
+    const amd64 = [
+      entry("v1", { os: "linux", architecture: "amd64" }),
+      entry("v3", { os: "linux", architecture: "amd64", variant: "v3" }),
+      entry("v2", { os: "linux", architecture: "amd64", variant: "v2" })
+    ]
+    expect(pick({ os: "linux", architecture: "amd64", variant: "v4" }, amd64)).toBe("v3")
+    expect(pick({ os: "linux", architecture: "amd64", variant: "v3" }, amd64)).toBe("v3")
+    expect(pick({ os: "linux", architecture: "amd64", variant: "v2" }, amd64)).toBe("v2")
+    expect(pick({ os: "linux", architecture: "amd64" }, amd64)).toBe("v1")
+    expect(pick({ os: "linux", architecture: "amd64", variant: "v4" }, [amd64[0]!])).toBe("v1")
+    expect(pick({ os: "linux", architecture: "amd64" }, [amd64[1]!, amd64[2]!])).toBeUndefined()
+    expect(pick({ os: "linux", architecture: "arm64", variant: "v9" }, index)).toBe("arm64")
+    expect(
+      pick({ os: "linux", architecture: "arm64" }, [entry("v9", { os: "linux", architecture: "arm64", variant: "v9" })])
+    )
+      .toBeUndefined()
   })
 
   it("finds nothing for an absent platform and skips entries without one", () => {

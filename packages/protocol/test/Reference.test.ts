@@ -131,6 +131,40 @@ describe("Reference", () => {
       }
     }))
 
+  it.effect("measures the name as written, host included, once", () =>
+    Effect.gen(function*() {
+      const official = yield* Reference.parse(`${"a".repeat(255)}:tag`)
+      expect(official.repository).toBe(`library/${"a".repeat(255)}`)
+      expect(Reference.familiar(official)).toBe(`${"a".repeat(255)}:tag`)
+      const hosted = yield* Reference.parse(`example.com/${"b".repeat(243)}@${sha}`)
+      expect([hosted.registry, hosted.repository.length]).toEqual(["example.com", 243])
+      expect((yield* Effect.flip(Reference.parse(`example.com/${"b".repeat(244)}`))).reason).toBe(
+        "repository name must not be more than 255 characters (it has 256)"
+      )
+    }))
+
+  it.effect("refuses 64-hex names on Docker Hub only", () =>
+    Effect.gen(function*() {
+      const hex = "0123456789abcdef".repeat(4)
+      expect((yield* Reference.parse(`example.com/${hex}`)).repository).toBe(hex)
+      expect((yield* Reference.parse(`library/${hex}/x`)).repository).toBe(`library/${hex}/x`)
+      expect((yield* Reference.parse(`team/${hex}`)).repository).toBe(`team/${hex}`)
+      for (const input of [hex, `library/${hex}`, `docker.io/${hex}`, `registry-1.docker.io/library/${hex}:t`]) {
+        expect([input, (yield* Effect.flip(Reference.parse(input))).reason]).toEqual([
+          input,
+          "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"
+        ])
+      }
+    }))
+
+  it("splits a host off a name only when the first component is a host", () => {
+    expect(Reference.splitHost("ubuntu")).toEqual({ host: "docker.io", path: "ubuntu" })
+    expect(Reference.splitHost("team/app")).toEqual({ host: "docker.io", path: "team/app" })
+    expect(Reference.splitHost("localhost/app")).toEqual({ host: "localhost", path: "app" })
+    expect(Reference.splitHost("Host:5000/a/b")).toEqual({ host: "Host:5000", path: "a/b" })
+    expect(Reference.splitHost("index.docker.io/x")).toEqual({ host: "index.docker.io", path: "x" })
+  })
+
   it.effect("says exactly what is wrong", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [string, string]> = [
@@ -141,7 +175,10 @@ describe("Reference", () => {
           "a".repeat(256),
           "repository name must not be more than 255 characters (it has 256)"
         ],
-        ["a".repeat(250), "a repository name has at most 255 characters, not 258"],
+        [
+          `example.com/${"a".repeat(244)}`,
+          "repository name must not be more than 255 characters (it has 256)"
+        ],
         [
           "ubuntu:bad!tag",
           "invalid tag \"bad!tag\": a tag starts with a letter, digit or _ and holds only letters, digits, _, . and -"
@@ -176,7 +213,19 @@ describe("Reference", () => {
           "foo/a..b",
           "path component \"a..b\" may hold only a-z, 0-9 and single separators (., _, __ or dashes) between them"
         ],
-        ["a".repeat(64), "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"]
+        ["a".repeat(64), "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"],
+        [
+          `library/${"a".repeat(64)}`,
+          "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"
+        ],
+        [
+          `docker.io/library/${"a".repeat(64)}:tag`,
+          "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"
+        ],
+        [
+          `index.docker.io/${"a".repeat(64)}`,
+          "repository name cannot be 64 hexadecimal characters (that is the form of an image id)"
+        ]
       ]
       for (const [input, reason] of cases) {
         const error = yield* failure(input)

@@ -20,7 +20,7 @@ describe("V1Endpoint", () => {
       expect(error._tag).toBe("InvalidEndpoint")
       expect(error.reason).toBe("unsupported V1 version path v2")
       expect(error.message).toBe("invalid endpoint \"http://0.0.0.0:5000/v2/\": unsupported V1 version path v2")
-      expect((yield* Effect.flip(V1Endpoint.fromAddress(""))).reason).toBe("\"https:/\" is not a valid URL")
+      expect((yield* Effect.flip(V1Endpoint.fromAddress(""))).reason).toBe("the address is not a valid URL")
     }))
 
   it.effect("builds paths by concatenation and switches scheme", () =>

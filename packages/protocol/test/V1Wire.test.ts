@@ -56,14 +56,21 @@ describe("V1Wire", () => {
       const notJson = yield* Effect.flip(V1Wire.decodeImgDataList("[{"))
       expect(notJson._tag).toBe("InvalidDocument")
       expect(notJson.what).toBe("image list")
-      expect(notJson.reason.startsWith("not JSON: SyntaxError")).toBe(true)
-      const badId = yield* Effect.flip(V1Wire.decodeImgDataList(`[{"id":"${id1}"},{"id":"../etc"}]`))
-      expect(badId.reason).toBe("1.id: an image id is 64 lower-case hexadecimal characters")
-      expect(badId.message).toBe("invalid image list: 1.id: an image id is 64 lower-case hexadecimal characters")
+      expect(notJson.reason).toBe("the body is not JSON (syntax error at character 2)")
+      expect((yield* Effect.flip(V1Wire.decodeImgDataList(""))).reason).toBe("the body is not JSON (it ends too early)")
+      const badJson = yield* Effect.flip(V1Wire.decodeImgDataList(`[{"id":"${id1}",]`))
+      expect(badJson.message).toBe("invalid image list: the body is not JSON (syntax error at character 74)")
+      const badType = yield* Effect.flip(V1Wire.decodeImgDataList(`[{"id":"${id1}"},{"id":5}]`))
+      expect(badType.reason).toBe("1.id: Expected string, actual 5")
       expect((yield* Effect.flip(V1Wire.decodeImgDataList(`{"id":"${id1}"}`)))._tag).toBe("InvalidDocument")
       expect((yield* Effect.flip(V1Wire.decodeSearchResults("[]")))._tag).toBe("InvalidDocument")
       expect((yield* Effect.flip(V1Wire.decodeSearchResults(`{"num_results":1.5}`))).reason).toContain("num_results")
-      expect((yield* Effect.flip(V1Wire.decodeImgDataList(bytes("\ufeff[]"))))._tag).toBe("InvalidDocument")
+      expect((yield* Effect.flip(V1Wire.decodeImgDataList(bytes("\ufeff[]")))).reason).toBe(
+        "the body starts with a byte order mark"
+      )
+      expect((yield* Effect.flip(V1Wire.decodeImgDataList(new Uint8Array([0x5b, 0xff, 0x5d])))).reason).toBe(
+        "the body is not valid UTF-8"
+      )
     }))
 
   it.effect("decodes a Hub search answer and encodes in Go's field order", () =>
@@ -124,15 +131,13 @@ describe("V1Wire", () => {
   it.effect("reads tag maps, tag values and ancestry", () =>
     Effect.gen(function*() {
       expect(yield* V1Wire.decodeTagMap(`{"latest":"${id1}","test":"${id1}"}`)).toEqual({ latest: id1, test: id1 })
-      const badKey = yield* Effect.flip(V1Wire.decodeTagMap(`{"latest":"${id1}","../x":"${id1}"}`))
-      expect(badKey.reason).toBe("../x: is unexpected, expected: Tag")
       expect(yield* V1Wire.encodeTagMap({ [Identifiers.Tag.make("latest")]: id1 })).toBe(`{"latest":"${id1}"}`)
 
       expect(yield* V1Wire.decodeTagValue(`"${id1}"`)).toBe(id1)
       expect(yield* V1Wire.decodeTagValue(bytes(`${id1}\n`))).toBe(id1)
       const badValue = yield* Effect.flip(V1Wire.decodeTagValue(`"abcdef"`))
       expect(badValue.message).toBe("invalid tag value: an image id is 64 lower-case hexadecimal characters")
-      expect((yield* Effect.flip(V1Wire.decodeTagValue("abcdef"))).reason.startsWith("not JSON")).toBe(true)
+      expect((yield* Effect.flip(V1Wire.decodeTagValue("abcdef"))).reason).toBe("the body is not JSON")
       expect(V1Wire.encodeTagValue(id1)).toBe(`"${id1}"`)
 
       expect(yield* V1Wire.decodeAncestry(`["${id1}","${id2}"]`)).toEqual([id1, id2])
@@ -181,5 +186,78 @@ describe("V1Wire", () => {
         `{"username":"u","password":"p","auth":"a","email":"e","serveraddress":"s","identitytoken":"i","registrytoken":"r"}`
       )
       expect(yield* V1Wire.encodeAuthConfig({ password: Redacted.make("") })).toBe("{}")
+    }))
+
+  it.effect("decodes an image list with a bad id or tag, leaving the check to the caller", () =>
+    Effect.gen(function*() {
+      const list = yield* V1Wire.decodeImgDataList(`[{"id":"${id1}"},{"id":"../etc","Tag":"../x"},{"id":"${id2}"}]`)
+      expect(list).toEqual([{ id: id1 }, { id: "../etc", tag: "../x" }, { id: id2 }])
+      const bad = list[1]!
+      expect((yield* Effect.flip(Identifiers.parseImageId(bad.id))).reason).toBe(
+        "an image id is 64 lower-case hexadecimal characters"
+      )
+      expect((yield* Effect.flip(Identifiers.parseTag(bad.tag ?? "")))._tag).toBe("InvalidArgument")
+      expect(Identifiers.partition(Identifiers.ImageId, list.map((image) => image.id))).toEqual({
+        valid: [id1, id2],
+        invalid: ["../etc"]
+      })
+      const encoded = yield* Effect.flip(V1Wire.encodeImgDataList([{ id: id1 }, { id: "../etc" }]))
+      expect(encoded.reason).toBe("1.id: an image id is 64 lower-case hexadecimal characters")
+      expect((yield* Effect.flip(V1Wire.encodeImgDataList([{ id: id1, tag: "a b" }]))).reason).toBe(
+        "0.tag: a tag starts with a letter, digit or _ and holds only letters, digits, _, . and -"
+      )
+    }))
+
+  it.effect("decodes a tag map with a bad entry, leaving the check to the caller", () =>
+    Effect.gen(function*() {
+      const tags = yield* V1Wire.decodeTagMap(`{"latest":"${id1}","../x":"${id1}","old":"abc"}`)
+      expect(tags).toEqual({ latest: id1, "../x": id1, old: "abc" })
+      expect((yield* Effect.flip(Identifiers.parseTag("../x")))._tag).toBe("InvalidArgument")
+      expect((yield* Effect.flip(Identifiers.parseImageId(tags["old"] ?? "")))._tag).toBe("InvalidArgument")
+      expect((yield* Effect.flip(V1Wire.encodeTagMap({ "../x": id1 }))).reason).toBe(
+        "../x: is unexpected, expected: Tag"
+      )
+      expect((yield* Effect.flip(V1Wire.encodeTagMap({ latest: "abc" }))).reason).toBe(
+        "latest: an image id is 64 lower-case hexadecimal characters"
+      )
+    }))
+
+  it.effect("never quotes an AuthConfig body or its values in errors", () =>
+    Effect.gen(function*() {
+      const notJson = yield* Effect.flip(V1Wire.decodeAuthConfig("{\"password\":hunter2SECRET}"))
+      expect(notJson.reason).toBe("the body is not JSON")
+      expect(notJson.message).not.toContain("SECRET")
+      const array = yield* Effect.flip(V1Wire.decodeAuthConfig("{\"password\":[\"hunter2SECRET\"]}"))
+      expect(array.reason).toBe("password: expected string")
+      expect(array.message).not.toContain("SECRET")
+      const several = yield* Effect.flip(
+        V1Wire.decodeAuthConfig("{\"username\":{\"SECRET\":1},\"auth\":42,\"identitytoken\":true}")
+      )
+      expect(several.reason).toBe("username: expected string; auth: expected string; identitytoken: expected string")
+      const notObject = yield* Effect.flip(V1Wire.decodeAuthConfig("\"hunter2SECRET\""))
+      expect(notObject.reason).toBe("expected { readonly [x: string]: unknown }")
+      const unterminated = yield* Effect.flip(V1Wire.decodeAuthConfig("{\"password\":\"hunter2SECRET"))
+      expect(unterminated.message).not.toContain("SECRET")
+    }))
+
+  it.effect("refuses __proto__ keys instead of letting them replace a prototype", () =>
+    Effect.gen(function*() {
+      const polluting = "{\"__proto__\":{\"polluted\":1}}"
+      for (
+        const error of [
+          yield* Effect.flip(V1Wire.decodeAuthConfig(polluting)),
+          yield* Effect.flip(V1Wire.decodeTagMap(polluting)),
+          yield* Effect.flip(V1Wire.decodeSearchResults(`{"results":[${polluting}]}`)),
+          yield* Effect.flip(V1Wire.decodeImgDataList(bytes(`[{"id":"${id1}","x":${polluting}}]`)))
+        ]
+      ) {
+        expect([error._tag, error.reason]).toEqual(["InvalidDocument", "the body has a key \"__proto__\""])
+      }
+      expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
+      // a parsed object handed to the schema directly: the key matches no field and is dropped
+      const config = yield* Schema.decodeUnknown(V1Wire.AuthConfig)(JSON.parse("{\"__proto__\":{\"username\":\"x\"}}"))
+      expect(config).toEqual({})
+      expect(Object.getPrototypeOf(config)).toBe(Object.prototype)
+      expect(config.username).toBeUndefined()
     }))
 })

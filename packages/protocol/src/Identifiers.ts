@@ -21,6 +21,9 @@ export const ImageId = Schema.String.pipe(
 /** @see {@link ImageId} */
 export type ImageId = typeof ImageId.Type
 
+/** Is this string an image id? */
+export const isImageId: (value: string) => value is ImageId = Schema.is(ImageId)
+
 /** Hex lengths of the digest algorithms dockside verifies. */
 export const digestAlgorithms = { sha256: 64, sha512: 128 } as const
 /** A digest algorithm dockside can verify. */

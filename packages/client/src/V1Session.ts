@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
@@ -677,3 +678,94 @@ export const layer = (
   options: Options
 ): Layer.Layer<V1Session, Errors.InvalidEndpoint | TransportError | Errors.BodyTooLarge, HttpClient.HttpClient> =>
   Layer.effect(V1Session, make(options))
+
+// ---------------------------------------------------------------------------------------
+// Login (spec §8)
+// ---------------------------------------------------------------------------------------
+
+/** How to log in to a v1 registry. */
+export interface LoginOptions {
+  /** The registry or index address, in any form of spec §1.1. */
+  readonly address: string
+  readonly username: string
+  readonly password: Redacted.Redacted<string>
+  /**
+   * `login` (Docker 1.11–17.03, the default): `GET users/` with Basic. `register-first`
+   * (Docker ≤ 1.10): `POST users/` to create the account, then the login GET when the
+   * user exists already or the registry protects `users/`.
+   */
+  readonly mode?: "login" | "register-first" | undefined
+  /** Only for `register-first`. */
+  readonly email?: string | undefined
+  readonly userAgent?: string | undefined
+}
+
+/** What a successful login says. */
+export interface LoginResult {
+  /** `Login Succeeded`, or `Account created` after a registration. */
+  readonly status: string
+}
+
+/** Log in (spec §8): the endpoint's plain client with Basic, no session and no token. */
+export const login = Effect.fn("V1Session.login")(function*(options: LoginOptions) {
+  const client = yield* HttpClient.HttpClient
+  const endpoint = yield* V1Endpoint.fromAddress(options.address)
+  const server = V1Endpoint.format(endpoint)
+  const url = new URL(server)
+  if (!V1Transport.mayCarryCredentials(url, [])) {
+    return yield* new Errors.InsecureAuthRefused({ method: "GET", url: `${server}users/` })
+  }
+  const headers = options.userAgent === undefined ? {} : { "user-agent": options.userAgent }
+  const authorization = `Basic ${
+    Buffer.from(`${options.username}:${Redacted.value(options.password)}`).toString("base64")
+  }`
+  const execute = (request: Request) =>
+    client.execute(request).pipe(Effect.mapError((error) => V1Transport.transportError(request, error)))
+
+  const get = Effect.gen(function*() {
+    const request = HttpClientRequest.get(`${server}users/`, { headers: { ...headers, authorization } })
+    const response = yield* execute(request)
+    if (response.status === 200) {
+      yield* discard(response)
+      return { status: "Login Succeeded" } satisfies LoginResult
+    }
+    if (response.status === 401) {
+      yield* discard(response)
+      return yield* new Errors.LoginRequired({ ...at(request), detail: "Wrong login/password, please try again" })
+    }
+    if (response.status === 403) {
+      return yield* statusError(
+        request,
+        response,
+        `Login: Account is not active. Please see the documentation of the registry ${server} for instructions how to activate it.`
+      )
+    }
+    if (response.status === 500) return yield* statusError(request, response, "Internal Server Error")
+    return yield* statusError(request, response, `Login: (Code: ${response.status})`)
+  })
+  if (options.mode !== "register-first") return yield* get
+
+  const body = JSON.stringify({
+    username: options.username,
+    password: Redacted.value(options.password),
+    email: options.email ?? ""
+  })
+  const request = HttpClientRequest.post(`${server}users/`, { headers }).pipe(
+    HttpClientRequest.bodyText(body, "application/json; charset=utf-8")
+  )
+  const response = yield* execute(request)
+  if (response.status === 201) {
+    yield* discard(response)
+    return { status: "Account created" } satisfies LoginResult
+  }
+  if (response.status === 401) {
+    yield* discard(response)
+    return yield* get
+  }
+  if (response.status === 400) {
+    const text = Buffer.from(yield* readBody(request, response, 64 * 1024)).toString("utf8")
+    if (text.trim() === `"Username or email already exists"`) return yield* get
+    return yield* new Errors.HttpStatusError({ ...at(request), status: 400, detail: "Registration", body: text })
+  }
+  return yield* statusError(request, response, `Unexpected status code [${response.status}]`)
+})

@@ -1,6 +1,8 @@
 import * as V1Session from "@dockside/client/V1Session"
+import * as V1Transport from "@dockside/client/V1Transport"
 import * as V1Registry from "@dockside/testing/V1Registry"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -319,5 +321,158 @@ describe("V1Session layer download resume (spec §4.7)", () => {
       yield* registry.cutLayerAfter(100_000)
       const error = yield* Effect.flip(Stream.runDrain(v1.getRemoteImageLayer(big.id, reg, layer.length)))
       expect(error._tag).toBe("ConnectionFailed")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+describe("V1Session login (spec §8)", () => {
+  it.scoped("GET users/ with Basic: success, wrong password; register-first creates then logs in", () =>
+    Effect.gen(function*() {
+      const registry = yield* V1Registry.make({ basicAuth: { username: "alice", password: "s3cret" } })
+      const ok = yield* V1Session.login({ address: registry.url, username: "alice", password: Redacted.make("s3cret") })
+      expect(ok.status).toBe("Login Succeeded")
+      const wrong = yield* Effect.flip(
+        V1Session.login({ address: registry.url, username: "alice", password: Redacted.make("nope") })
+      )
+      expect(wrong.message).toBe("unauthorized: Wrong login/password, please try again")
+      const open = yield* V1Registry.make()
+      const created = yield* V1Session.login({
+        address: open.url,
+        username: "bob_1",
+        password: Redacted.make("hunter22"),
+        email: "bob@example.com",
+        mode: "register-first"
+      })
+      expect(created.status).toBe("Account created")
+      // The account exists now: registration says so and the login GET follows.
+      const again = yield* V1Session.login({
+        address: open.url,
+        username: "bob_1",
+        password: Redacted.make("hunter22"),
+        email: "bob@example.com",
+        mode: "register-first"
+      })
+      expect(again.status).toBe("Login Succeeded")
+      const [post] = (yield* open.requests).filter((r) => r.method === "POST")
+      expect(post!.path).toBe("/v1/users/")
+      expect(post!.headers["content-type"]).toBe("application/json; charset=utf-8")
+      const badName = yield* Effect.flip(
+        V1Session.login({
+          address: open.url,
+          username: "x",
+          password: Redacted.make("hunter22"),
+          mode: "register-first"
+        })
+      )
+      expect(badName.message).toContain("Registration")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("credentials never go to a plain-http host that is not loopback or insecure", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        V1Session.login({ address: "http://registry.example.com", username: "a", password: Redacted.make("p") })
+      )
+      expect(error._tag).toBe("InsecureAuthRefused")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+describe("V1Session more error rows (spec §4, §6)", () => {
+  it.scoped("401 on a JSON PUT to an http registry is InsecureAuthRefused; 401 on history is LoginRequired", () =>
+    Effect.gen(function*() {
+      const registry = yield* V1Registry.make()
+      const v1 = yield* V1Session.make({ index: registry.indexAddress })
+      const image = makeImage("refused")
+      const refused = yield* Effect.flip(v1.pushImageJson({ id: image.id }, image.json, registry.indexAddress))
+      expect(refused._tag).toBe("InsecureAuthRefused")
+      expect(refused.message).toContain("Docker will not send auth headers over HTTP.")
+      const history = yield* Effect.flip(v1.getRemoteHistory(child, registry.indexAddress))
+      expect(history._tag).toBe("LoginRequired")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("delete a tag, then the repository; deleting again is NotFound", () =>
+    Effect.gen(function*() {
+      const { registry, v1, reg } = yield* setup({ standalone: true })
+      yield* v1.deleteRepositoryTag("foo42/bar", "test", reg)
+      expect(Option.getOrThrow(yield* registry.tags("foo42/bar"))).toEqual({ latest: child })
+      expect((yield* Effect.flip(v1.deleteRepositoryTag("foo42/bar", "test", reg)))._tag).toBe("NotFound")
+      yield* v1.deleteRepository("foo42/bar", reg)
+      expect(Option.isNone(yield* registry.tags("foo42/bar"))).toBe(true)
+      expect((yield* Effect.flip(v1.deleteRepository("foo42/bar", reg)))._tag).toBe("NotFound")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("standalone https behaviour: Basic on every request and no token logic", () =>
+    Effect.gen(function*() {
+      // The https ping that switches it on needs TLS; the transport mode itself is shown on http.
+      const registry = yield* V1Registry.make({
+        standalone: true,
+        basicAuth: { username: "alice", password: "s3cret" }
+      })
+      const transport = yield* V1Transport.make({
+        alwaysBasic: true,
+        credentials: { username: "alice", password: Redacted.make("s3cret") }
+      })
+      for (const path of ["images/" + child + "/ancestry", "repositories/foo42/bar/tags"]) {
+        const response = yield* transport.execute(HttpClientRequest.get(`${registry.indexAddress}${path}`))
+        expect(response.status).toBe(200)
+        yield* response.text
+      }
+      const sent = (yield* registry.requests).map((r) => r.headers["authorization"])
+      expect(sent).toEqual([
+        `Basic ${Buffer.from("alice:s3cret").toString("base64")}`,
+        `Basic ${Buffer.from("alice:s3cret").toString("base64")}`
+      ])
+      expect(yield* Ref.get(transport.tokens)).toEqual([])
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  type Route = { status?: number; body?: string; headers?: Record<string, string> }
+  const scripted = (answer: (url: string, method: string) => Route) =>
+    Effect.acquireRelease(
+      Effect.async<{ url: string; close: () => void }>((resume) => {
+        const server = createServer((req, res) => {
+          const route = answer(req.url ?? "", req.method ?? "")
+          res.writeHead(route.status ?? 200, route.headers ?? {})
+          res.end(route.body ?? "")
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resume(Effect.succeed({
+            url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+            close: () => server.close()
+          })))
+      }),
+      (server) => Effect.sync(() => server.close())
+    )
+
+  it.scoped("index PUT: a 3xx is followed with the same body, missing endpoints and a non-204 final PUT fail", () =>
+    Effect.gen(function*() {
+      let hops = 0
+      const server = yield* scripted((url) => {
+        if (url === "/v1/repositories/me/app/") {
+          hops++
+          return { status: 307, headers: { location: "/v1/repositories/me/app/moved" } }
+        }
+        if (url === "/v1/repositories/me/app/moved") {
+          return { status: 200, headers: { "x-docker-endpoints": "reg.example:5000" } }
+        }
+        if (url === "/v1/repositories/no/endpoints/") return { status: 200 }
+        return { status: 500, body: "kaput" }
+      })
+      const v1 = yield* V1Session.make({ index: server.url })
+      const data = yield* v1.pushImageJsonIndex("me/app", [], false)
+      expect(hops).toBe(1)
+      expect(data.endpoints).toEqual(["http://reg.example:5000/v1/"])
+      expect((yield* Effect.flip(v1.pushImageJsonIndex("no/endpoints", [], false)))._tag).toBe("MissingEndpoints")
+      const final = yield* Effect.flip(v1.pushImageJsonIndex("me/app", [], true, ["http://reg/v1/"]))
+      expect(final.message).toContain("Error: Status 500 trying to push checksums me/app")
+      expect(final.message).toContain("kaput")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("an X-Docker-Size that is not a number fails the JSON call; a missing one is -1", () =>
+    Effect.gen(function*() {
+      const server = yield* scripted((url) =>
+        url.startsWith("/v1/images/a") ? { body: "{}", headers: { "x-docker-size": "12abc" } } : { body: "{}" }
+      )
+      const v1 = yield* V1Session.make({ index: server.url })
+      const error = yield* Effect.flip(v1.getRemoteImageJson("a".repeat(64), `${server.url}/v1/`))
+      expect(error._tag).toBe("UnexpectedResponse")
+      expect((yield* v1.getRemoteImageJson("b".repeat(64), `${server.url}/v1/`)).size).toBe(-1)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })

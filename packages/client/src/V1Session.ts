@@ -24,6 +24,8 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as HttpErrors from "./HttpErrors.js"
+import * as PolicyEvents from "./PolicyEvents.js"
 import * as V1Transport from "./V1Transport.js"
 
 // ---------------------------------------------------------------------------------------
@@ -46,12 +48,12 @@ const readBody = (
   request: Request,
   response: Response,
   limit = maxDocumentSize
-): Effect.Effect<Uint8Array, Errors.BodyTooLarge | Errors.ConnectionFailed | Errors.NetworkTimeout> =>
+): Effect.Effect<Uint8Array, Errors.BodyTooLarge | HttpErrors.TransportError> =>
   Effect.gen(function*() {
     const parts: Array<Uint8Array> = []
     let size = 0
     yield* response.stream.pipe(
-      Stream.mapError((error) => V1Transport.transportError(request, error)),
+      Stream.mapError((error) => HttpErrors.fromHttpClientError(request, error)),
       Stream.runForEachWhile((bytes) =>
         Effect.suspend(() => {
           size += bytes.length
@@ -141,7 +143,7 @@ export interface RemoteImageJson {
 }
 
 /** Failures of a request. */
-export type TransportError = V1Transport.TransportError
+export type TransportError = HttpErrors.TransportError
 
 /** The operations of a v1 session. */
 export interface Service {
@@ -267,7 +269,7 @@ export const ping = Effect.fn("V1Session.ping")(function*(address: string) {
   const client = yield* HttpClient.HttpClient
   const request = HttpClientRequest.get(V1Endpoint.path(endpoint, "_ping"))
   const response = yield* client.execute(request).pipe(
-    Effect.mapError((error) => V1Transport.transportError(request, error))
+    Effect.mapError((error) => HttpErrors.fromHttpClientError(request, error))
   )
   const body = yield* readBody(request, response, 64 * 1024)
   return V1Wire.pingResult({
@@ -402,7 +404,7 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
       const response = yield* send(first)
       if (response.status !== 200) return yield* failed(response)
       const resumable = response.headers["accept-ranges"] === "bytes" && size > 0
-      if (!resumable) return Stream.mapError(response.stream, (error) => V1Transport.transportError(first, error))
+      if (!resumable) return Stream.mapError(response.stream, (error) => HttpErrors.fromHttpClientError(first, error))
       let delivered = 0
       let failures = 0
       // Each piece is the body of one response; a dropped connection ends the piece and
@@ -418,9 +420,12 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
           Stream.tap((bytes) => Effect.sync(() => void (delivered += bytes.length))),
           Stream.catchAll((error) => {
             failures++
-            if (failures >= resumeAttempts) return Stream.fail(V1Transport.transportError(first, error))
+            if (failures >= resumeAttempts) return Stream.fail(HttpErrors.fromHttpClientError(first, error))
             return Stream.unwrap(Effect.gen(function*() {
               yield* Effect.sleep(Duration.times(resumeDelay, failures))
+              yield* PolicyEvents.publish(
+                PolicyEvents.PolicyEvent.Resumed({ url: Errors.redactUrl(url), offset: delivered, attempt: failures })
+              )
               const request = HttpClientRequest.setHeader(first, "range", `bytes=${delivered}-`)
               const next = yield* send(request)
               if (next.status !== 206) {
@@ -720,7 +725,7 @@ export const login = Effect.fn("V1Session.login")(function*(options: LoginOption
     Buffer.from(`${options.username}:${Redacted.value(options.password)}`).toString("base64")
   }`
   const execute = (request: Request) =>
-    client.execute(request).pipe(Effect.mapError((error) => V1Transport.transportError(request, error)))
+    client.execute(request).pipe(Effect.mapError((error) => HttpErrors.fromHttpClientError(request, error)))
 
   const get = Effect.gen(function*() {
     const request = HttpClientRequest.get(`${server}users/`, { headers: { ...headers, authorization } })

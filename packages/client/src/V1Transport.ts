@@ -7,17 +7,16 @@
  *
  * @since 0.1.0
  */
-import * as Errors from "@dockside/protocol/Errors"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import * as Stream from "effect/Stream"
+import * as HttpErrors from "./HttpErrors.js"
+import * as Redirects from "./Redirects.js"
 
 /** A username and password. */
 export interface Credentials {
@@ -35,12 +34,12 @@ export interface Options {
   readonly userAgent?: string | undefined
   /** Extra headers sent with every request (Docker's "meta headers"). */
   readonly headers?: Readonly<Record<string, string>> | undefined
-  /** Redirect hops before `TooManyRedirects` (default 10). */
+  /** Redirect hops before `TooManyRedirects` (default: the context's `RegistryPolicy`, 10). */
   readonly maxRedirects?: number | undefined
 }
 
 /** Failures of sending one request, redirects included. */
-export type TransportError = Errors.ConnectionFailed | Errors.NetworkTimeout | Errors.TooManyRedirects
+export type TransportError = HttpErrors.TransportError
 
 /** A v1 session's HTTP client and its token cache. */
 export interface V1Transport {
@@ -66,126 +65,108 @@ export const mayCarryCredentials = (url: URL, insecureHosts: ReadonlyArray<strin
   url.protocol === "https:" || loopback(url.hostname) || insecureHosts.includes(url.host) ||
   insecureHosts.includes(url.hostname)
 
-const isRedirect = (method: string, status: number): boolean =>
-  method === "GET" || method === "HEAD"
-    ? status === 301 || status === 302 || status === 303 || status === 307 || status === 308
-    : status === 302 || status === 303
-
 const basic = (credentials: Credentials): string =>
   `Basic ${Buffer.from(`${credentials.username}:${Redacted.value(credentials.password)}`).toString("base64")}`
 
-/** Turn a platform transport failure into the typed error users see. */
-export const transportError = (
-  request: HttpClientRequest.HttpClientRequest,
-  error: HttpClientError.HttpClientError
-): Errors.ConnectionFailed | Errors.NetworkTimeout => {
-  const cause = error.cause as { readonly code?: unknown; readonly cause?: { readonly code?: unknown } } | undefined
-  const code = String(cause?.code ?? cause?.cause?.code ?? "")
-  const url = Errors.redactUrl(request.url)
-  if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "ETIMEDOUT") {
-    return new Errors.NetworkTimeout({ method: request.method, url, phase: "connect" })
-  }
-  if (code === "UND_ERR_HEADERS_TIMEOUT") {
-    return new Errors.NetworkTimeout({ method: request.method, url, phase: "headers" })
-  }
-  if (code === "UND_ERR_BODY_TIMEOUT") return new Errors.NetworkTimeout({ method: request.method, url, phase: "body" })
-  const reason = cause instanceof Error ? `${code === "" ? "" : `${code}: `}${cause.message}` : error.message
-  return new Errors.ConnectionFailed({ method: request.method, url, reason })
+/** The state of a v1 session's auth: its options, token cache and cookie jar. */
+interface AuthState {
+  readonly options: Options
+  readonly tokens: Ref.Ref<ReadonlyArray<string>>
+  /** Cookies per `host[:port]`: never sent to another host. */
+  readonly cookies: Map<string, Map<string, string>>
 }
 
-/** Build the session transport over a platform client. */
+/**
+ * The v1 session's auth as a policy (spec §3.2): on a redirect hop (a request with a
+ * `Referer`) to an untrusted place nothing is added; otherwise always-Basic, or Basic for
+ * token-requesting calls when a username is known, or the cached token; cookies of the
+ * host; and every `X-Docker-Token` answer replaces the token cache.
+ */
+const withV1Auth = (state: AuthState) => (self: HttpClient.HttpClient): HttpClient.HttpClient => {
+  const { cookies, options, tokens } = state
+  const insecure = options.insecureHosts ?? []
+  const authorize = (request: HttpClientRequest.HttpClientRequest, url: URL) =>
+    Effect.gen(function*() {
+      if (request.headers["referer"] !== undefined && !isTrusted(url)) return request
+      if (!mayCarryCredentials(url, insecure)) return request
+      if (options.alwaysBasic === true) {
+        return HttpClientRequest.setHeader(
+          request,
+          "authorization",
+          basic(options.credentials ?? { username: "", password: Redacted.make("") })
+        )
+      }
+      if (request.headers["authorization"] !== undefined) return request
+      const credentials = options.credentials
+      if (request.headers["x-docker-token"] === "true" && credentials !== undefined && credentials.username !== "") {
+        return HttpClientRequest.setHeader(request, "authorization", basic(credentials))
+      }
+      const cached = yield* Ref.get(tokens)
+      return cached.length > 0
+        ? HttpClientRequest.setHeader(request, "authorization", `Token ${cached.join(",")}`)
+        : request
+    })
+  const withCookies = (request: HttpClientRequest.HttpClientRequest, url: URL) => {
+    const jar = cookies.get(url.host)
+    if (jar === undefined || jar.size === 0) return request
+    return HttpClientRequest.setHeader(
+      request,
+      "cookie",
+      [...jar].map(([name, value]) => `${name}=${value}`).join("; ")
+    )
+  }
+  const remember = (response: HttpClientResponse.HttpClientResponse, url: URL) =>
+    Effect.gen(function*() {
+      const set = Object.values(response.cookies.cookies)
+      if (set.length > 0) {
+        const jar = cookies.get(url.host) ?? new Map<string, string>()
+        for (const cookie of set) jar.set(cookie.name, cookie.value)
+        cookies.set(url.host, jar)
+      }
+      const token = response.headers["x-docker-token"]
+      if (token !== undefined && token !== "") yield* Ref.set(tokens, [token])
+    })
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (requestEffect) =>
+      Effect.flatMap(requestEffect, (request) => {
+        const url = new URL(request.url)
+        const hopToUntrusted = request.headers["referer"] !== undefined && !isTrusted(url)
+        return authorize(request, url).pipe(
+          Effect.flatMap((authorized) => self.execute(withCookies(authorized, url))),
+          Effect.tap((response) => hopToUntrusted ? Effect.void : remember(response, url))
+        )
+      }),
+    Effect.succeed
+  )
+}
+
+/**
+ * Build the session transport over the context's `HttpClient` (with whatever retry and
+ * timeout policies it carries): v1 auth inside a redirect loop whose hops keep
+ * `Authorization` only between trusted Docker hosts (spec §2).
+ */
 export const make = (options: Options = {}): Effect.Effect<V1Transport, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
+    const base = yield* HttpClient.HttpClient
     const tokens = yield* Ref.make<ReadonlyArray<string>>([])
-    const cookies = new Map<string, Map<string, string>>()
-    const insecure = options.insecureHosts ?? []
-    const maxRedirects = options.maxRedirects ?? 10
     const fixed = Headers.fromInput({
       ...options.headers,
       ...(options.userAgent ? { "user-agent": options.userAgent } : {})
     })
-
-    const authorize = (request: HttpClientRequest.HttpClientRequest, url: URL, hop: boolean) =>
-      Effect.gen(function*() {
-        if (hop && !isTrusted(url)) return request
-        if (!mayCarryCredentials(url, insecure)) return request
-        if (options.alwaysBasic === true) {
-          return HttpClientRequest.setHeader(
-            request,
-            "authorization",
-            basic(options.credentials ?? { username: "", password: Redacted.make("") })
-          )
-        }
-        if (request.headers["authorization"] !== undefined) return request
-        if (
-          request.headers["x-docker-token"] === "true" && options.credentials !== undefined &&
-          options.credentials.username !== ""
-        ) {
-          return HttpClientRequest.setHeader(request, "authorization", basic(options.credentials))
-        }
-        const cached = yield* Ref.get(tokens)
-        return cached.length > 0
-          ? HttpClientRequest.setHeader(request, "authorization", `Token ${cached.join(",")}`)
-          : request
+    const client = base.pipe(
+      withV1Auth({ options, tokens, cookies: new Map() }),
+      Redirects.withRedirects({
+        maxHops: options.maxRedirects,
+        keepCredentials: (first, to) => isTrusted(first) && isTrusted(to)
       })
-
-    const withCookies = (request: HttpClientRequest.HttpClientRequest, url: URL) => {
-      const jar = cookies.get(url.host)
-      if (jar === undefined || jar.size === 0) return request
-      return HttpClientRequest.setHeader(
-        request,
-        "cookie",
-        [...jar].map(([name, value]) => `${name}=${value}`).join("; ")
-      )
-    }
-
-    const remember = (response: HttpClientResponse.HttpClientResponse, url: URL, hop: boolean) =>
-      Effect.gen(function*() {
-        const set = Object.values(response.cookies.cookies)
-        if (set.length > 0) {
-          const jar = cookies.get(url.host) ?? new Map<string, string>()
-          for (const cookie of set) jar.set(cookie.name, cookie.value)
-          cookies.set(url.host, jar)
-        }
-        const token = response.headers["x-docker-token"]
-        if (token !== undefined && token !== "" && !(hop && !isTrusted(url))) yield* Ref.set(tokens, [token])
-      })
-
-    const send = (
-      first: HttpClientRequest.HttpClientRequest,
-      request: HttpClientRequest.HttpClientRequest,
-      hops: number
-    ): Effect.Effect<HttpClientResponse.HttpClientResponse, TransportError> =>
-      Effect.gen(function*() {
-        const url = new URL(request.url)
-        const authorized = yield* authorize(request, url, hops > 0)
-        const response = yield* client.execute(withCookies(authorized, url)).pipe(
-          Effect.mapError((error) => transportError(request, error))
-        )
-        yield* remember(response, url, hops > 0)
-        const location = Headers.get(response.headers, "location")
-        if (!isRedirect(request.method, response.status) || Option.isNone(location)) return response
-        // Drain the redirect's body so the connection goes back to the pool.
-        yield* Stream.runDrain(response.stream).pipe(Effect.ignore)
-        if (hops >= maxRedirects) {
-          return yield* new Errors.TooManyRedirects({ method: first.method, url: Errors.redactUrl(first.url), hops })
-        }
-        const target = new URL(location.value, url)
-        // Headers of the first request go to every hop; Authorization only when both ends are trusted.
-        const keepAuth = isTrusted(new URL(first.url)) && isTrusted(target)
-        const headers = keepAuth ? first.headers : Headers.remove(first.headers, "authorization")
-        const next = request.method === "GET" || request.method === "HEAD"
-          ? HttpClientRequest.make(request.method)(target, { headers })
-          : HttpClientRequest.get(target, { headers: Headers.remove(headers, ["content-type", "content-length"]) })
-        return yield* send(first, HttpClientRequest.setHeader(next, "referer", url.href), hops + 1)
-      })
-
+    )
     return {
       tokens,
       execute: (request) => {
         const withFixed = HttpClientRequest.setHeaders(request, fixed)
-        return send(withFixed, withFixed, 0)
+        return client.execute(withFixed).pipe(
+          Effect.mapError((error) => HttpErrors.fromHttpClientError(withFixed, error))
+        )
       }
     }
   })

@@ -17,3 +17,33 @@ export * as LegacyLayout from "./LegacyLayout.js"
  * @since 0.1.0
  */
 export * as V1Flows from "./V1Flows.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as HttpErrors from "./HttpErrors.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as PolicyEvents from "./PolicyEvents.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Redirects from "./Redirects.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RegistryPolicy from "./RegistryPolicy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Timeouts from "./Timeouts.js"

@@ -312,6 +312,28 @@ export class InsecureAuthRefused extends Schema.TaggedError<InsecureAuthRefused>
 }
 
 // ---------------------------------------------------------------------------------------
+// Credentials
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The Docker CLI config (`config.json`) could not be read or written, or a credential
+ * helper (`docker-credential-<name>`) could not store credentials. `source` is the file
+ * path or the helper command; `reason` never holds the file's content or a secret.
+ */
+export class CredentialsError extends Schema.TaggedError<CredentialsError>()("CredentialsError", {
+  operation: Schema.Literal("read", "write", "store"),
+  source: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    const what = this.operation === "store"
+      ? `credential helper ${excerpt(this.source)} could not store credentials`
+      : `cannot ${this.operation} Docker config ${excerpt(this.source)}`
+    return `${what}: ${excerpt(this.reason)}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Integrity
 // ---------------------------------------------------------------------------------------
 

@@ -2,3 +2,7 @@
  * @since 0.1.0
  */
 export * as V1Registry from "./V1Registry.js"
+/**
+ * @since 0.1.0
+ */
+export * as FaultServer from "./FaultServer.js"

@@ -1,0 +1,95 @@
+/**
+ * The timeout policy: a limit on the wait for response headers, and a body idle timeout
+ * (a stalled body fails with `NetworkTimeout`; `Stream.timeout` would silently truncate
+ * it). Neither cuts a slow but moving download; an overall deadline is per operation,
+ * with {@link deadline}.
+ *
+ * @since 0.1.0
+ */
+import * as Errors from "@dockside/protocol/Errors"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Chunk from "effect/Chunk"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as HttpErrors from "./HttpErrors.js"
+import * as RegistryPolicy from "./RegistryPolicy.js"
+
+const at = (request: HttpClientRequest.HttpClientRequest) => ({
+  method: request.method,
+  url: Errors.redactUrl(request.url)
+})
+
+/** A response whose body fails with `NetworkTimeout` when no bytes arrive for `idle`. */
+const withIdleBody = (
+  response: HttpClientResponse.HttpClientResponse,
+  idle: Duration.DurationInput
+): HttpClientResponse.HttpClientResponse => {
+  const stream: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = Stream.timeoutFail(
+    response.stream,
+    () => HttpErrors.responseError(response, new Errors.NetworkTimeout({ ...at(response.request), phase: "body" })),
+    idle
+  )
+  const bytes = Effect.map(Stream.runCollect(stream), (chunks) => Buffer.concat(Chunk.toReadonlyArray(chunks)))
+  const text = Effect.map(bytes, (buffer) => buffer.toString("utf8"))
+  // Same response, but every way of reading the body goes through the idle timeout.
+  return Object.create(response, {
+    stream: { get: () => stream },
+    arrayBuffer: {
+      get: () =>
+        Effect.map(bytes, (buffer) => buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.length))
+    },
+    text: { get: () => text },
+    json: {
+      get: () =>
+        Effect.flatMap(text, (body) =>
+          Effect.try({
+            try: (): unknown => JSON.parse(body),
+            catch: (cause) =>
+              HttpErrors.responseError(
+                response,
+                new Errors.ConnectionFailed({ ...at(response.request), reason: `invalid JSON body: ${String(cause)}` })
+              )
+          }))
+    }
+  }) as HttpClientResponse.HttpClientResponse
+}
+
+/**
+ * Fail with `NetworkTimeout` when the response headers take longer than the policy's
+ * `headers` timeout (the request is aborted), and give the body an idle timeout.
+ */
+export const withTimeouts =
+  (options?: RegistryPolicy.TimeoutPolicy) => (self: HttpClient.HttpClient): HttpClient.HttpClient =>
+    HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+      (requestEffect) =>
+        Effect.flatMap(requestEffect, (request) =>
+          Effect.flatMap(
+            options === undefined
+              ? Effect.map(RegistryPolicy.RegistryPolicy, (policy) => policy.timeouts)
+              : Effect.succeed(options),
+            (policy) =>
+              self.execute(request).pipe(
+                Effect.timeoutFail({
+                  duration: policy.headers,
+                  onTimeout: () =>
+                    HttpErrors.requestError(request, new Errors.NetworkTimeout({ ...at(request), phase: "headers" }))
+                }),
+                Effect.map((response) => withIdleBody(response, policy.bodyIdle))
+              )
+          )),
+      Effect.succeed
+    )
+
+/** An overall deadline for one operation: `NetworkTimeout` (phase `deadline`) when it runs out. */
+export const deadline =
+  (duration: Duration.DurationInput, what: { readonly method: string; readonly url: string }) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Errors.NetworkTimeout, R> =>
+    Effect.timeoutFail(effect, {
+      duration,
+      onTimeout: () =>
+        new Errors.NetworkTimeout({ method: what.method, url: Errors.redactUrl(what.url), phase: "deadline" })
+    })

@@ -53,6 +53,16 @@ export const responseError = (
 export const carriedError = (error: HttpClientError.HttpClientError): TransportError | undefined =>
   isCarried(error.cause) ? error.cause : undefined
 
+/** The error code under a platform failure (`ECONNREFUSED`, `UND_ERR_…`, a TLS code), or "". */
+export const causeCode = (error: HttpClientError.HttpClientError): string => {
+  const cause = error.cause as { readonly code?: unknown; readonly cause?: { readonly code?: unknown } } | undefined
+  return String(cause?.code ?? cause?.cause?.code ?? "")
+}
+
+/** A certificate that does not verify is not a passing network fault: retrying cannot help. */
+export const isCertificateError = (error: HttpClientError.HttpClientError): boolean =>
+  /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(causeCode(error))
+
 /** Turn a platform failure into the typed error users see. */
 export const fromHttpClientError = (
   request: HttpClientRequest.HttpClientRequest,
@@ -60,8 +70,8 @@ export const fromHttpClientError = (
 ): TransportError => {
   const typed = carriedError(error)
   if (typed !== undefined) return typed
-  const cause = error.cause as { readonly code?: unknown; readonly cause?: { readonly code?: unknown } } | undefined
-  const code = String(cause?.code ?? cause?.cause?.code ?? "")
+  const cause = error.cause
+  const code = causeCode(error)
   const at = { method: request.method, url: Errors.redactUrl(request.url) }
   if (code === "UND_ERR_CONNECT_TIMEOUT" || code === "ETIMEDOUT") {
     return new Errors.NetworkTimeout({ ...at, phase: "connect" })

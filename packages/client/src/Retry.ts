@@ -83,8 +83,10 @@ export const withRetry =
           onFailure: (error) => {
             const typed = HttpErrors.carriedError(error)
             const network = error._tag === "RequestError" && error.reason === "Transport" &&
-              (typed === undefined || typed._tag === "ConnectionFailed" || typed._tag === "NetworkTimeout")
-            if (!network || !isReplayable(request)) return Effect.fail(error)
+              (typed === undefined || typed._tag === "ConnectionFailed" || typed._tag === "NetworkTimeout") &&
+              !HttpErrors.isCertificateError(error)
+            // With a single attempt there is nothing to exhaust: the failure stays what it is.
+            if (!network || !isReplayable(request) || policy.attempts <= 1) return Effect.fail(error)
             const reason = HttpErrors.fromHttpClientError(request, error).message
             if (attempt >= policy.attempts) {
               return Effect.fail(HttpErrors.requestError(
@@ -96,7 +98,9 @@ export const withRetry =
           },
           onSuccess: (response) =>
             Effect.gen(function*() {
-              if (!policy.statuses.includes(response.status) || !isReplayable(request)) return response
+              if (!policy.statuses.includes(response.status) || !isReplayable(request) || policy.attempts <= 1) {
+                return response
+              }
               const now = yield* Clock.currentTimeMillis
               const asked = requestedWait(response.headers, now)
               const body = yield* bodyText(response)

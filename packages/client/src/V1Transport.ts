@@ -57,12 +57,13 @@ export const isTrusted = (url: URL): boolean => {
     (host === "docker.com" || host === "docker.io" || host.endsWith(".docker.com") || host.endsWith(".docker.io"))
 }
 
-const loopback = (hostname: string): boolean =>
+/** Is this a loopback host (`localhost`, `127.x.y.z`, `::1`)? */
+export const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 
 /** May credentials go to this URL? Always over https; over http only to insecure hosts. */
 export const mayCarryCredentials = (url: URL, insecureHosts: ReadonlyArray<string>): boolean =>
-  url.protocol === "https:" || loopback(url.hostname) || insecureHosts.includes(url.host) ||
+  url.protocol === "https:" || isLoopback(url.hostname) || insecureHosts.includes(url.host) ||
   insecureHosts.includes(url.hostname)
 
 const basic = (credentials: Credentials): string =>

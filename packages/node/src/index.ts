@@ -2,3 +2,8 @@
  * @since 0.1.0
  */
 export * as DockerConfig from "./DockerConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DocksideNode from "./DocksideNode.js"

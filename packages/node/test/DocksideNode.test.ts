@@ -1,0 +1,141 @@
+import * as HttpErrors from "@dockside/client/HttpErrors"
+import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
+import * as DocksideNode from "@dockside/node/DocksideNode"
+import * as FaultServer from "@dockside/testing/FaultServer"
+import * as HttpClient from "@effect/platform/HttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer } from "node:https"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "dockside-node-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** An https server on 127.0.0.1 with a self-signed certificate made for the test. */
+const httpsServer = Effect.gen(function*() {
+  const dir = yield* tempDir
+  execFileSync("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    join(dir, "key.pem"),
+    "-out",
+    join(dir, "cert.pem")
+  ], { stdio: "ignore" })
+  const server = createServer(
+    { key: readFileSync(join(dir, "key.pem")), cert: readFileSync(join(dir, "cert.pem")) },
+    (_, res) => {
+      res.end("secure hello")
+    }
+  )
+  const port = yield* Effect.acquireRelease(
+    Effect.async<number>((resume) =>
+      void server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as { port: number }).port)))
+    ),
+    () => Effect.sync(() => server.close())
+  )
+  return { url: `https://127.0.0.1:${port}`, ca: join(dir, "cert.pem"), dir }
+})
+
+const get = (url: string) =>
+  Effect.flatMap(HttpClient.HttpClient, (client) => Effect.flatMap(client.get(url), (response) => response.text))
+
+describe("DocksideNode.layer", () => {
+  it.live("N sequential small requests use one keep-alive connection", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/small", [{ status: 200, body: "ok" }])
+      yield* Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) {
+          expect(yield* get(`${server.url}/small`)).toBe("ok")
+          yield* Effect.sleep("1 millis")
+        }
+      }).pipe(Effect.provide(DocksideNode.layer()))
+      expect((yield* server.requests).length).toBe(20)
+      expect(yield* server.connections).toBe(1)
+    }).pipe(Effect.scoped))
+
+  it.live("the transport policies are on: a 503 is retried", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/flaky", [{ status: 503 }, { status: 200, body: "second time" }])
+      const text = yield* get(`${server.url}/flaky`).pipe(
+        Effect.provide(DocksideNode.layer({ policy: { retry: { baseDelay: Duration.millis(1) } } }))
+      )
+      expect(text).toBe("second time")
+      expect((yield* server.requests).length).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("TLS: a self-signed certificate is refused unless the host is insecure or its CA is given", () =>
+    Effect.gen(function*() {
+      const server = yield* httpsServer
+      // Certificate failures are not retried: the default policy answers at once.
+      const strict = DocksideNode.layer({ loopbackInsecure: false })
+      const refused = yield* get(server.url).pipe(Effect.provide(strict), Effect.flip)
+      if (refused._tag !== "RequestError" && refused._tag !== "ResponseError") throw refused
+      const typed = HttpErrors.fromHttpClientError(refused.request, refused)
+      expect(typed._tag).toBe("ConnectionFailed")
+      expect(typed.message).toMatch(/self[- ]signed|certificate/i)
+      expect(yield* get(server.url).pipe(Effect.provide(DocksideNode.layer()))).toBe("secure hello")
+      const named = DocksideNode.layer({ loopbackInsecure: false, insecureRegistries: [new URL(server.url).host] })
+      expect(yield* get(server.url).pipe(Effect.provide(named))).toBe("secure hello")
+      const withCa = DocksideNode.layer({ loopbackInsecure: false, caFiles: [server.ca] })
+      expect(yield* get(server.url).pipe(Effect.provide(withCa))).toBe("secure hello")
+      writeFileSync(join(server.dir, "bad.pem"), "not a certificate")
+      const bad = yield* get(server.url).pipe(
+        Effect.provide(DocksideNode.layer({ caFiles: [join(server.dir, "bad.pem")] })),
+        Effect.flip
+      )
+      expect(bad._tag).toBe("InvalidArgument")
+    }).pipe(Effect.scoped))
+
+  it.effect("options from the environment; invalid values are typed errors naming the variable", () =>
+    Effect.gen(function*() {
+      const env = (map: Record<string, string>) =>
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(map))))
+      const options = yield* DocksideNode.optionsFromEnv.pipe(env({
+        DOCKSIDE_RETRIES: "3",
+        DOCKSIDE_TIMEOUT: "5 seconds",
+        DOCKSIDE_INSECURE_REGISTRIES: "a.example:5000,b.example",
+        https_proxy: "http://proxy.example:3128",
+        NO_PROXY: "localhost"
+      }))
+      expect(options.policy?.retry?.attempts).toBe(3)
+      expect(options.policy?.timeouts?.headers).toEqual(Duration.seconds(5))
+      expect(options.insecureRegistries).toEqual(["a.example:5000", "b.example"])
+      expect(options.proxy).toEqual({
+        httpsProxy: "http://proxy.example:3128",
+        httpProxy: undefined,
+        noProxy: "localhost"
+      })
+      const bad = yield* Effect.flip(DocksideNode.optionsFromEnv.pipe(env({ DOCKSIDE_RETRIES: "zero" })))
+      expect(String(bad)).toContain("DOCKSIDE_RETRIES")
+      const low = yield* Effect.flip(DocksideNode.optionsFromEnv.pipe(env({ DOCKSIDE_RETRIES: "0" })))
+      expect(String(low)).toContain("must be at least 1")
+      expect(RegistryPolicy.make(options.policy ?? {}).retry.attempts).toBe(3)
+    }))
+
+  it("isInsecure: loopback by default, named hosts with or without port", () => {
+    expect(DocksideNode.isInsecure({}, "127.0.0.1", "5000")).toBe(true)
+    expect(DocksideNode.isInsecure({ loopbackInsecure: false }, "127.0.0.1", "5000")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "5000")).toBe(true)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "443")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "443")).toBe(true)
+  })
+})

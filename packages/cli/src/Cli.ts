@@ -5,29 +5,21 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as Usage from "@effect/cli/Usage"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as TarSumCommand from "./TarSumCommand.js"
-
-const subcommands = [TarSumCommand.command] as const
+import * as UsageText from "./UsageText.js"
+import * as V1Command from "./V1Command.js"
 
 /** The root command. */
 export const command = Command.make("dockside").pipe(
   Command.withDescription("A container-registry client for Effect applications."),
-  Command.withSubcommands(subcommands)
+  Command.withSubcommands([TarSumCommand.command, V1Command.command])
 )
 
-/** The usage lines of the subcommand named in `argv`, or of every subcommand. */
-const usage = (argv: ReadonlyArray<string>): string => {
-  const lines = subcommands.map((sub) => HelpDoc.toAnsiText(Usage.getHelp(Command.getUsage(sub))).trim())
-  const named = lines.filter((line) => argv.slice(2).includes(line.split(" ")[0]!))
-  return `Usage:\n${(named.length > 0 ? named : lines).map((line) => `  dockside ${line}`).join("\n")}\n` +
-    `Run "dockside --help" for details.`
-}
+const usage = [UsageText.command(Command.getUsage(TarSumCommand.command)), V1Command.usage]
 
 const cli = Command.run(command, { name: "dockside", version: "0.1.0" })
 
@@ -41,7 +33,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
         // @effect/cli has printed the problem and the usage already.
         ? ValidationError.isHelpRequested(error)
           ? Effect.void
-          : Console.error(usage(argv)).pipe(Effect.zipRight(setExitCode(2)))
+          : Console.error(UsageText.render("dockside", usage, argv)).pipe(Effect.zipRight(setExitCode(2)))
         : Console.error(`dockside: ${error.message}`).pipe(Effect.zipRight(setExitCode(1)))
     ),
     Effect.provide(NodeContext.layer)

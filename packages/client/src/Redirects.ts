@@ -16,7 +16,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as HttpErrors from "./HttpErrors.js"
-import * as PolicyEvents from "./PolicyEvents.js"
+import * as Progress from "./Progress.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
 import * as Retry from "./Retry.js"
 
@@ -89,7 +89,7 @@ export const withRedirects =
           ? HttpClientRequest.get(to, { headers })
           : HttpClientRequest.make(request.method)(to, { headers, body: request.body })
         return drain(response).pipe(
-          Effect.zipRight(PolicyEvents.publish(PolicyEvents.PolicyEvent.Redirected({
+          Effect.zipRight(Progress.publish(Progress.Event.Redirected({
             method: request.method,
             from: Errors.redactUrl(from.href),
             to: Errors.redactUrl(to.href),

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as HttpErrors from "./HttpErrors.js"
-import * as PolicyEvents from "./PolicyEvents.js"
+import * as Progress from "./Progress.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
 
 /** May this request be sent again? Only empty and in-memory bodies can be replayed. */
@@ -74,7 +74,7 @@ export const withRetry =
     ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
       const at = { method: request.method, url: Errors.redactUrl(request.url) }
       const again = (status: number, reason: string, delay: Duration.Duration) =>
-        PolicyEvents.publish(PolicyEvents.PolicyEvent.Retrying({ ...at, attempt, status, reason, delay })).pipe(
+        Progress.publish(Progress.Event.Retrying({ ...at, attempt, status, reason, delay })).pipe(
           Effect.zipRight(Effect.sleep(delay)),
           Effect.zipRight(Effect.suspend(() => loop(policy, request, attempt + 1)))
         )

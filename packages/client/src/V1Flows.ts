@@ -15,6 +15,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as LegacyLayout from "./LegacyLayout.js"
+import * as Progress from "./Progress.js"
 import type * as V1Session from "./V1Session.js"
 
 /** What {@link pushV1} pushes. */
@@ -94,13 +95,22 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
           { concurrency: 5 }
         )
         for (const [i, image] of chain.entries()) {
-          if (present[i] === true) continue
+          if (present[i] === true) {
+            yield* Progress.publish(Progress.Event.Done({ id: image.id, action: "skipped" }))
+            continue
+          }
           const stored = yield* session.pushImageJson({ id: image.id }, image.json, registry).pipe(
             Effect.as(true),
             Effect.catchTag("AlreadyExists", () => Effect.succeed(false))
           )
-          if (!stored) continue
-          const layer = fs.stream(LegacyLayout.imagePaths(dir, image.id).layer, { chunkSize: 64 * 1024 })
+          if (!stored) {
+            yield* Progress.publish(Progress.Event.Done({ id: image.id, action: "skipped" }))
+            continue
+          }
+          const path = LegacyLayout.imagePaths(dir, image.id).layer
+          const size = Number((yield* fs.stat(path)).size)
+          yield* Progress.publish(Progress.Event.Started({ id: image.id, action: "push", size }))
+          const layer = fs.stream(path, { chunkSize: 64 * 1024 }).pipe(counting(image.id, size))
           const sums = yield* session.pushImageLayer(image.id, layer, registry, image.json)
           yield* session.pushImageChecksum({
             id: image.id,
@@ -109,6 +119,7 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
           }, registry)
           checksums.set(image.id, sums.checksum)
           pushed.add(image.id)
+          yield* Progress.publish(Progress.Event.Done({ id: image.id, action: "pushed" }))
         }
         yield* session.pushRegistryTag(options.name, top, tag, registry)
       }
@@ -123,6 +134,16 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
       } satisfies PushResult
     }))
 })
+
+/** Publish the bytes that go by as `Bytes` events. */
+const counting = (id: string, size?: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
+  Stream.suspend(() => {
+    let done = 0
+    return Stream.tap(stream, (bytes) => {
+      done += bytes.length
+      return Progress.publish(Progress.Event.Bytes({ id, done, size }))
+    })
+  })
 
 /** The first bytes of a stream (at least `n` unless it is shorter), then the whole stream again. */
 const peek = <E, R>(stream: Stream.Stream<Uint8Array, E, R>, n: number) =>
@@ -233,8 +254,12 @@ const pullImage = (session: V1Session.Service, dir: string, id: Identifiers.Imag
       return yield* new Errors.InvalidDocument({ what: `image JSON of ${id}`, reason: `it names the id ${image.id}` })
     }
     const payload = crypto.createHash("sha256").update(remote.json).update("\n")
+    yield* Progress.publish(
+      Progress.Event.Started({ id, action: "pull", size: remote.size >= 0 ? remote.size : undefined })
+    )
     const raw = session.getRemoteImageLayer(id, registry, remote.size).pipe(
-      Stream.tap((bytes) => Effect.sync(() => void payload.update(bytes)))
+      Stream.tap((bytes) => Effect.sync(() => void payload.update(bytes))),
+      counting(id, remote.size >= 0 ? remote.size : undefined)
     )
     const layer = Stream.unwrapScoped(
       Effect.map(peek(raw, 2), ([head, whole]) => Compression.isGzip(head) ? whole.pipe(Compression.gunzip()) : whole)
@@ -248,4 +273,5 @@ const pullImage = (session: V1Session.Service, dir: string, id: Identifiers.Imag
       })).pipe(Stream.drain)
     ))
     yield* LegacyLayout.writeImage(dir, image, verified)
+    yield* Progress.publish(Progress.Event.Done({ id, action: "pulled" }))
   }).pipe(Effect.withSpan("V1Flows.pullImage"))

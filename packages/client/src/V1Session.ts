@@ -25,7 +25,7 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as HttpErrors from "./HttpErrors.js"
-import * as PolicyEvents from "./PolicyEvents.js"
+import * as Progress from "./Progress.js"
 import * as V1Transport from "./V1Transport.js"
 
 // ---------------------------------------------------------------------------------------
@@ -238,6 +238,12 @@ export interface Service {
     tag: string,
     registry: string
   ) => Effect.Effect<void, TransportError | Errors.HttpStatusError>
+  readonly authorizeDelete: (
+    name: string
+  ) => Effect.Effect<
+    ReadonlyArray<string>,
+    TransportError | Errors.NotFound | Errors.LoginRequired | Errors.HttpStatusError
+  >
   readonly deleteRepositoryTag: (
     name: string,
     tag: string,
@@ -423,8 +429,8 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
             if (failures >= resumeAttempts) return Stream.fail(HttpErrors.fromHttpClientError(first, error))
             return Stream.unwrap(Effect.gen(function*() {
               yield* Effect.sleep(Duration.times(resumeDelay, failures))
-              yield* PolicyEvents.publish(
-                PolicyEvents.PolicyEvent.Resumed({ url: Errors.redactUrl(url), offset: delivered, attempt: failures })
+              yield* Progress.publish(
+                Progress.Event.Resumed({ url: Errors.redactUrl(url), offset: delivered, attempt: failures })
               )
               const request = HttpClientRequest.setHeader(first, "range", `bytes=${delivered}-`)
               const next = yield* send(request)
@@ -616,6 +622,34 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
     )
   })
 
+  /**
+   * The index step before deletes on a registry that issues tokens: `DELETE
+   * repositories/{name}/` with `X-Docker-Token: true` answers with a delete token (cached by
+   * the transport) and the registry endpoints. A standalone registry needs no such step (and
+   * would take this request as the delete itself).
+   */
+  const authorizeDelete = Effect.fn("V1Session.authorizeDelete")(function*(name: string) {
+    const request = HttpClientRequest.del(`${index}repositories/${name}/`, { headers: { "x-docker-token": "true" } })
+    const response = yield* send(request)
+    if (response.status === 401) return yield* unauthorized(request, response)
+    if (response.status === 404) {
+      yield* discard(response)
+      return yield* new Errors.NotFound({ ...at(request), what: `repository ${name}` })
+    }
+    if (response.status !== 200 && response.status !== 202 && response.status !== 204) {
+      return yield* statusError(
+        request,
+        response,
+        `Error: Status ${response.status} trying to delete repository ${name}`
+      )
+    }
+    yield* discard(response)
+    const header = response.headers["x-docker-endpoints"]
+    return header !== undefined && header !== ""
+      ? V1Endpoint.buildEndpointsList([header], index)
+      : [`${V1Endpoint.scheme(endpoint)}://${new URL(request.url).host}/v1/`]
+  })
+
   const deleting = (request: Request, what: string) =>
     Effect.gen(function*() {
       const response = yield* send(request)
@@ -672,6 +706,7 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
     pushImageLayer,
     pushImageChecksum,
     pushRegistryTag,
+    authorizeDelete,
     deleteRepositoryTag,
     deleteRepository,
     searchRepositories

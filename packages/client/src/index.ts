@@ -26,7 +26,7 @@ export * as HttpErrors from "./HttpErrors.js"
 /**
  * @since 0.1.0
  */
-export * as PolicyEvents from "./PolicyEvents.js"
+export * as Progress from "./Progress.js"
 
 /**
  * @since 0.1.0

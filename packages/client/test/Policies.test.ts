@@ -1,5 +1,5 @@
 import * as HttpErrors from "@dockside/client/HttpErrors"
-import * as PolicyEvents from "@dockside/client/PolicyEvents"
+import * as Progress from "@dockside/client/Progress"
 import * as Redirects from "@dockside/client/Redirects"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
@@ -42,11 +42,11 @@ describe("Retry", () => {
     Effect.gen(function*() {
       const server = yield* FaultServer.make()
       yield* server.respond("/x", [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 200, body: "ok" }])
-      const events = yield* Ref.make<ReadonlyArray<PolicyEvents.PolicyEvent>>([])
+      const events = yield* Ref.make<ReadonlyArray<Progress.Event>>([])
       const http = yield* client(Retry.withRetry())
       const fiber = yield* http.get(`${server.url}/x`).pipe(
         Effect.flatMap((response) => response.text),
-        Effect.provideService(PolicyEvents.PolicyEvents, {
+        Effect.provideService(Progress.Progress, {
           publish: (event) => Ref.update(events, (all) => [...all, event])
         }),
         Effect.fork

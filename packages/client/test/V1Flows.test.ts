@@ -1,4 +1,5 @@
 import * as LegacyLayout from "@dockside/client/LegacyLayout"
+import * as Progress from "@dockside/client/Progress"
 import * as V1Flows from "@dockside/client/V1Flows"
 import * as V1Session from "@dockside/client/V1Session"
 import * as V1Registry from "@dockside/testing/V1Registry"
@@ -7,6 +8,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { createHash, randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
@@ -58,7 +60,18 @@ describe("pushV1 then pullV1 through V1Registry", () => {
       ])
 
       const puller = yield* V1Session.make({ index: registry.indexAddress })
-      const pulled = yield* V1Flows.pullV1(puller, { name: "me/app", tag: "v1", dest: join(work, "dest") })
+      const events: Array<Progress.Event> = []
+      const pulled = yield* V1Flows.pullV1(puller, { name: "me/app", tag: "v1", dest: join(work, "dest") }).pipe(
+        Effect.provideService(Progress.Progress, { publish: (event) => Effect.sync(() => void events.push(event)) })
+      )
+      expect(events.filter((e) => e._tag === "Done")).toEqual([
+        Progress.Event.Done({ id: root.id, action: "pulled" }),
+        Progress.Event.Done({ id: top.id, action: "pulled" })
+      ])
+      const lastBytes = events.filter((e) => e._tag === "Bytes" && e.id === root.id).at(-1)
+      expect(lastBytes?._tag === "Bytes" && lastBytes.done).toBe(
+        Option.getOrThrow(yield* registry.image(root.id)).layerSize
+      )
       expect(pulled).toEqual({ tags: { v1: top.id }, images: [root.id, top.id] })
       expectSameImage(join(work, "dest"), root)
       expectSameImage(join(work, "dest"), top)

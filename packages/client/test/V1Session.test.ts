@@ -399,6 +399,18 @@ describe("V1Session more error rows (spec §4, §6)", () => {
       expect((yield* Effect.flip(v1.deleteRepository("foo42/bar", reg)))._tag).toBe("NotFound")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scoped("on a registry that issues tokens, deletes need the index's delete step first", () =>
+    Effect.gen(function*() {
+      const { registry, v1, reg } = yield* setup()
+      expect((yield* Effect.flip(v1.deleteRepositoryTag("foo42/bar", "test", reg)))._tag).toBe("LoginRequired")
+      const endpoints = yield* v1.authorizeDelete("foo42/bar")
+      expect(endpoints).toEqual([`http://${registry.host}/v1/`])
+      expect(Option.isSome(yield* registry.tags("foo42/bar"))).toBe(true) // the index step deletes nothing
+      yield* v1.deleteRepositoryTag("foo42/bar", "test", reg)
+      expect(Option.getOrThrow(yield* registry.tags("foo42/bar"))).toEqual({ latest: child })
+      expect((yield* Effect.flip(v1.authorizeDelete("nobody/here")))._tag).toBe("NotFound")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scoped("standalone https behaviour: Basic on every request and no token logic", () =>
     Effect.gen(function*() {
       // The https ping that switches it on needs TLS; the transport mode itself is shown on http.

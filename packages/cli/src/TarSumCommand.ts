@@ -15,6 +15,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as crypto from "node:crypto"
+import * as GlobalOptions from "./GlobalOptions.js"
 
 const versions = { "0": "Version0", "1": "Version1", dev: "VersionDev" } as const satisfies Record<
   string,
@@ -46,7 +47,7 @@ const file = Args.text({ name: "FILE" }).pipe(Args.withDescription("the tar arch
 /** `dockside tarsum [--tarsum-version 0|1|dev] [--hash NAME] [--extra FILE] FILE` */
 export const command = Command.make(
   "tarsum",
-  { version, hash, extra, file },
+  { global: GlobalOptions.options, version, hash, extra, file },
   Effect.fn("TarSumCommand.run")(function*(options) {
     const fs = yield* FileSystem.FileSystem
     const extraBytes = yield* Option.match(options.extra, {

@@ -10,10 +10,10 @@ import * as V1Session from "@dockside/client/V1Session"
 import * as Errors from "@dockside/protocol/Errors"
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as GlobalOptions from "./GlobalOptions.js"
 import * as Output from "./Output.js"
 import * as UsageText from "./UsageText.js"
 import * as V1Options from "./V1Options.js"
@@ -59,7 +59,7 @@ const createdOf = (json: Uint8Array): string | undefined => {
 /** `dockside v1 ping [--json] URL` */
 const ping = Command.make(
   "ping",
-  { json: V1Options.json, url: V1Options.url },
+  { global: GlobalOptions.options, json: V1Options.json, url: V1Options.url },
   Effect.fn("V1Command.ping")(function*(options) {
     const result = yield* V1Session.ping(options.url)
     yield* Console.log(
@@ -69,7 +69,10 @@ const ping = Command.make(
       ])
     )
   })
-).pipe(Command.withDescription("Ping a v1 registry or index: print its version and whether it is standalone."))
+).pipe(
+  GlobalOptions.provide,
+  Command.withDescription("Ping a v1 registry or index: print its version and whether it is standalone.")
+)
 
 // ---------------------------------------------------------------------------------------
 // search
@@ -81,13 +84,14 @@ const ok = (flag: boolean): string => flag ? "[OK]" : ""
 const search = Command.make(
   "search",
   {
+    global: GlobalOptions.options,
     connection: V1Options.connection,
     limit: V1Options.limit,
     json: V1Options.json,
     term: Args.text({ name: "TERM" }).pipe(Args.withDescription("what to look for"))
   },
   Effect.fn("V1Command.search")(function*(options) {
-    const session = yield* V1Options.session(options.connection)
+    const session = yield* V1Options.session(options.connection, options.global)
     const found = yield* session.searchRepositories(options.term, options.limit)
     yield* Console.log(
       options.json
@@ -114,7 +118,7 @@ const search = Command.make(
         )
     )
   })
-).pipe(Command.withDescription("Search the index for repositories."))
+).pipe(GlobalOptions.provide, Command.withDescription("Search the index for repositories."))
 
 // ---------------------------------------------------------------------------------------
 // tags
@@ -123,9 +127,9 @@ const search = Command.make(
 /** `dockside v1 tags --index URL [--json] NAME` */
 const tags = Command.make(
   "tags",
-  { connection: V1Options.connection, json: V1Options.json, name: V1Options.name },
+  { global: GlobalOptions.options, connection: V1Options.connection, json: V1Options.json, name: V1Options.name },
   Effect.fn("V1Command.tags")(function*(options) {
-    const session = yield* V1Options.session(options.connection)
+    const session = yield* V1Options.session(options.connection, options.global)
     const data = yield* session.getRepositoryData(options.name)
     const tagMap = yield* session.getRemoteTags(data.endpoints, options.name)
     const sorted = Object.entries(tagMap).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
@@ -135,7 +139,7 @@ const tags = Command.make(
         : Output.table(["TAG", "IMAGE ID"], sorted.map(([tag, id]) => [tag, Output.shortId(id)]))
     )
   })
-).pipe(Command.withDescription("List the tags of a repository."))
+).pipe(GlobalOptions.provide, Command.withDescription("List the tags of a repository."))
 
 // ---------------------------------------------------------------------------------------
 // history
@@ -144,11 +148,16 @@ const tags = Command.make(
 /** `dockside v1 history --index URL [--json] NAME[:TAG]` */
 const history = Command.make(
   "history",
-  { connection: V1Options.connection, json: V1Options.json, image: V1Options.nameAndTag },
+  {
+    global: GlobalOptions.options,
+    connection: V1Options.connection,
+    json: V1Options.json,
+    image: V1Options.nameAndTag
+  },
   Effect.fn("V1Command.history")(function*(options) {
     const { name } = options.image
     const tag = Option.getOrElse(options.image.tag, () => defaultTag)
-    const session = yield* V1Options.session(options.connection)
+    const session = yield* V1Options.session(options.connection, options.global)
     const data = yield* session.getRepositoryData(name)
     const id = yield* session.getRemoteTag(data.endpoints, name, tag)
     const ancestors = yield* onFirstEndpoint(
@@ -176,7 +185,10 @@ const history = Command.make(
         )
     )
   })
-).pipe(Command.withDescription("Show the ancestry of a tagged image (default tag latest), newest first."))
+).pipe(
+  GlobalOptions.provide,
+  Command.withDescription("Show the ancestry of a tagged image (default tag latest), newest first.")
+)
 
 // ---------------------------------------------------------------------------------------
 // push and pull
@@ -186,6 +198,7 @@ const history = Command.make(
 const push = Command.make(
   "push",
   {
+    global: GlobalOptions.options,
     connection: V1Options.connection,
     json: V1Options.json,
     image: V1Options.nameAndTag,
@@ -196,11 +209,8 @@ const push = Command.make(
   Effect.fn("V1Command.push")(function*(options) {
     const { name } = options.image
     const tag = Option.getOrElse(options.image.tag, () => defaultTag)
-    const session = yield* V1Options.session(options.connection)
+    const session = yield* V1Options.session(options.connection, options.global)
     const result = yield* V1Flows.pushV1(session, { name, tag, source: options.source })
-    for (const image of result.images) {
-      yield* Console.error(`${Output.shortId(image.id)}: ${image.pushed ? "Pushed" : "Image already pushed, skipping"}`)
-    }
     const pushed = result.images.filter((image) => image.pushed).length
     yield* Console.log(
       options.json
@@ -208,12 +218,16 @@ const push = Command.make(
         : `Pushed ${reference(name, tag)}: ${images(result.images.length)}, ${pushed} uploaded`
     )
   })
-).pipe(Command.withDescription("Push an image (default tag latest) from a legacy `docker save` folder or archive."))
+).pipe(
+  GlobalOptions.provide,
+  Command.withDescription("Push an image (default tag latest) from a legacy `docker save` folder or archive.")
+)
 
 /** `dockside v1 pull --index URL [--json] NAME[:TAG] DEST` */
 const pull = Command.make(
   "pull",
   {
+    global: GlobalOptions.options,
     connection: V1Options.connection,
     json: V1Options.json,
     image: V1Options.nameAndTag,
@@ -223,13 +237,12 @@ const pull = Command.make(
   },
   Effect.fn("V1Command.pull")(function*(options) {
     const { name } = options.image
-    const session = yield* V1Options.session(options.connection)
+    const session = yield* V1Options.session(options.connection, options.global)
     const result = yield* V1Flows.pullV1(session, {
       name,
       tag: Option.getOrUndefined(options.image.tag),
       dest: options.dest
     })
-    for (const id of result.images) yield* Console.error(`${Output.shortId(id)}: Pull complete`)
     const pulled = Object.keys(result.tags).sort().map((tag) => reference(name, tag)).join(", ")
     yield* Console.log(
       options.json
@@ -237,7 +250,10 @@ const pull = Command.make(
         : `Pulled ${pulled} into ${options.dest}: ${images(result.images.length)}`
     )
   })
-).pipe(Command.withDescription("Pull a tag, or every tag when none is given, into a legacy `docker save` layout."))
+).pipe(
+  GlobalOptions.provide,
+  Command.withDescription("Pull a tag, or every tag when none is given, into a legacy `docker save` layout.")
+)
 
 // ---------------------------------------------------------------------------------------
 // delete
@@ -246,12 +262,21 @@ const pull = Command.make(
 /** `dockside v1 delete --index URL [--json] NAME[:TAG]` */
 const remove = Command.make(
   "delete",
-  { connection: V1Options.connection, json: V1Options.json, image: V1Options.nameAndTag },
+  {
+    global: GlobalOptions.options,
+    connection: V1Options.connection,
+    json: V1Options.json,
+    image: V1Options.nameAndTag
+  },
   Effect.fn("V1Command.delete")(function*(options) {
     const { name, tag } = options.image
-    const session = yield* V1Options.session(options.connection)
-    const data = yield* session.getRepositoryData(name)
-    for (const endpoint of data.endpoints) {
+    const session = yield* V1Options.session(options.connection, options.global)
+    // A registry that issues tokens wants the index's delete step first; a standalone one has none.
+    const { standalone } = yield* V1Session.ping(options.connection.index)
+    const endpoints = standalone
+      ? (yield* session.getRepositoryData(name)).endpoints
+      : yield* session.authorizeDelete(name)
+    for (const endpoint of endpoints) {
       yield* Option.match(tag, {
         onNone: () => session.deleteRepository(name, endpoint),
         onSome: (tag) => session.deleteRepositoryTag(name, tag, endpoint)
@@ -262,7 +287,7 @@ const remove = Command.make(
       onSome: (tag) => options.json ? Output.json({ deleted: "tag", name, tag }) : `Deleted tag ${reference(name, tag)}`
     }))
   })
-).pipe(Command.withDescription("Delete a tag, or the whole repository when no tag is given."))
+).pipe(GlobalOptions.provide, Command.withDescription("Delete a tag, or the whole repository when no tag is given."))
 
 // ---------------------------------------------------------------------------------------
 // the group
@@ -271,8 +296,7 @@ const remove = Command.make(
 /** `dockside v1 <ping | search | tags | history | push | pull | delete>` */
 export const command = Command.make("v1").pipe(
   Command.withDescription("Docker Registry v1 commands."),
-  Command.withSubcommands([ping, search, tags, history, push, pull, remove]),
-  Command.provide(NodeHttpClient.layerUndici)
+  Command.withSubcommands([ping, search, tags, history, push, pull, remove])
 )
 
 /** The usage lines of the group, for the usage printer. */

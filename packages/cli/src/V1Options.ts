@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as V1Session from "@dockside/client/V1Session"
+import type * as DockerConfig from "@dockside/node/DockerConfig"
 import type * as Errors from "@dockside/protocol/Errors"
 import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as V1Endpoint from "@dockside/protocol/V1Endpoint"
@@ -18,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import * as GlobalOptions from "./GlobalOptions.js"
 
 const invalid = (message: string): ValidationError.ValidationError => ValidationError.invalidValue(HelpDoc.p(message))
 
@@ -58,22 +60,13 @@ const username: Options.Options<Option.Option<string>> = Options.all({
   })
 )
 
-/** `--insecure-registry HOST` (repeatable): hosts that may get credentials over plain http. */
-const insecureRegistries: Options.Options<ReadonlyArray<string>> = Options.text("insecure-registry").pipe(
-  Options.withPseudoName("HOST"),
-  Options.withDescription("a host[:port] that may receive credentials over plain http (repeatable)"),
-  Options.repeated,
-  Options.withDefault<ReadonlyArray<string>>([])
-)
-
 /** Where and as whom a command connects. */
-export const connection = { index, username, insecureRegistries } as const
+export const connection = { index, username } as const
 
 /** What {@link connection} parses to. */
 export interface Connection {
   readonly index: string
   readonly username: Option.Option<string>
-  readonly insecureRegistries: ReadonlyArray<string>
 }
 
 /** `--json`: machine output. */
@@ -136,18 +129,22 @@ const readPassword: Effect.Effect<Redacted.Redacted<string>> = Effect.map(
 /** What opening a session can fail with. */
 export type SessionError = Errors.InvalidEndpoint | V1Session.TransportError | Errors.BodyTooLarge
 
-/** Open a v1 session on the connection's index, reading the password first when a user is given. */
+/**
+ * Open a v1 session on the connection's index: with `--username`, the password is read from
+ * standard input; without, credentials stored in the Docker config for the index are used.
+ */
 export const session = (
-  connection: Connection
-): Effect.Effect<V1Session.Service, SessionError, HttpClient.HttpClient> =>
+  connection: Connection,
+  global: GlobalOptions.Global
+): Effect.Effect<V1Session.Service, SessionError, HttpClient.HttpClient | DockerConfig.DockerConfig> =>
   Effect.gen(function*() {
     const credentials = yield* Option.match(connection.username, {
-      onNone: () => Effect.succeed(undefined),
+      onNone: () => Effect.map(GlobalOptions.storedCredentials(connection.index), Option.getOrUndefined),
       onSome: (username) => Effect.map(readPassword, (password) => ({ username, password }))
     })
     return yield* V1Session.make({
       index: connection.index,
       credentials,
-      insecureHosts: connection.insecureRegistries
+      insecureHosts: global.insecureRegistries
     })
   })

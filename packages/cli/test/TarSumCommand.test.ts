@@ -62,7 +62,8 @@ describe("dockside tarsum", () => {
       const result = dockside(args)
       expect(result.code, args.join(" ")).toBe(2)
       expect(result.stdout).toBe("")
-      expect(result.stderr).toContain("Usage:\n  dockside tarsum [--tarsum-version 0 | 1 | dev]")
+      expect(result.stderr).toContain("Usage:\n  dockside tarsum ")
+      expect(result.stderr).toContain("[--tarsum-version 0 | 1 | dev]")
     }
     expect(dockside(["tarsum", "--hash", "nope", "x"]).stderr).toContain(`Unknown hash "nope"`)
   })

@@ -2,43 +2,13 @@ import * as V1Registry from "@dockside/testing/V1Registry"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import * as Dockside from "./support/Dockside.js"
 
-const bin = fileURLToPath(new URL("../dist/bin.js", import.meta.url))
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/**
- * Run the built binary as a child process. Asynchronous on purpose: the registry serves
- * from this process's event loop, which a synchronous spawn would block.
- */
-const dockside = (args: ReadonlyArray<string>, input = ""): Effect.Effect<Result> =>
-  Effect.promise(() =>
-    new Promise<Result>((resolve, reject) => {
-      const child = spawn(process.execPath, [bin, ...args], { timeout: 30_000 })
-      const stdout: Array<Buffer> = []
-      const stderr: Array<Buffer> = []
-      child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk))
-      child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk))
-      child.on("error", reject)
-      child.on("close", (code) =>
-        resolve({
-          code,
-          stdout: Buffer.concat(stdout).toString("utf8"),
-          stderr: Buffer.concat(stderr).toString("utf8")
-        }))
-      child.stdin.end(input)
-    })
-  )
+const dockside = Dockside.run
 
 const { baseImage, childImage } = V1Registry.seed
 const timeout = 60_000
@@ -82,7 +52,7 @@ const tempDir = Effect.acquireRelease(
 
 describe("dockside v1", () => {
   it("requires the built binary", () => {
-    expect(existsSync(bin), `${bin} is missing: run npm run build`).toBe(true)
+    expect(existsSync(Dockside.bin), `${Dockside.bin} is missing: run npm run build`).toBe(true)
   })
 
   it.scoped("ping prints the version and whether the registry is standalone", () =>
@@ -244,14 +214,14 @@ describe("dockside v1", () => {
     Effect.gen(function*() {
       const registry = yield* V1Registry.make()
       yield* registry.failNext(1, 500)
-      const tags = yield* dockside(["v1", "tags", "--index", registry.url, "foo42/bar"])
+      const tags = yield* dockside(["v1", "tags", "--retries", "1", "--index", registry.url, "foo42/bar"])
       expect(tags.code).toBe(1)
       expect(tags.stdout).toBe("")
       expect(tags.stderr).toMatch(
         /^dockside: Error: Status 500 trying to pull repository foo42\/bar \(GET http:.*→ HTTP 500\)/
       )
       yield* registry.failNext(1, 503)
-      const search = yield* dockside(["v1", "search", "--index", registry.url, "x"])
+      const search = yield* dockside(["v1", "search", "--retries", "1", "--index", registry.url, "x"])
       expect(search.code).toBe(1)
       expect(search.stderr).toMatch(/^dockside: Unexpected status code 503 /)
       const missing = yield* dockside(["v1", "history", "--index", registry.url, "foo42/bar:nope"])
@@ -274,7 +244,7 @@ describe("dockside v1", () => {
       })
       expect(yield* registry.tags("me/app")).toEqual(Option.some({ v1: image.id }))
       const again = yield* dockside(["v1", "push", "--index", registry.url, "--json", "me/app:v1", source])
-      expect(again.stderr).toBe(`${short}: Image already pushed, skipping\n`)
+      expect(again.stderr).toBe(`${short}: Already exists\n`)
       expect(JSON.parse(again.stdout)).toEqual({
         name: "me/app",
         tag: "v1",

@@ -11,11 +11,11 @@ import * as V1Wire from "@dockside/protocol/V1Wire"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as LegacyLayout from "./LegacyLayout.js"
 import * as Progress from "./Progress.js"
+import * as RegistryPolicy from "./RegistryPolicy.js"
 import type * as V1Session from "./V1Session.js"
 
 /** What {@link pushV1} pushes. */
@@ -111,7 +111,7 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
           const size = Number((yield* fs.stat(path)).size)
           yield* Progress.publish(Progress.Event.Started({ id: image.id, action: "push", size }))
           const layer = fs.stream(path, { chunkSize: 64 * 1024 }).pipe(counting(image.id, size))
-          const sums = yield* session.pushImageLayer(image.id, layer, registry, image.json)
+          const sums = yield* asUnit(session.pushImageLayer(image.id, layer, registry, image.json))
           yield* session.pushImageChecksum({
             id: image.id,
             checksum: sums.checksum,
@@ -135,6 +135,27 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
     }))
 })
 
+/** Failures after which a whole transfer (a layer upload, an image download) is worth starting over. */
+const isTransient = (error: { readonly _tag: string; readonly status?: number }): boolean =>
+  error._tag === "ConnectionFailed" || error._tag === "NetworkTimeout" || error._tag === "SizeMismatch" ||
+  (error._tag === "HttpStatusError" && (error.status ?? 0) >= 500)
+
+/**
+ * Run a streamed transfer as a unit: the HTTP policies cannot replay a streamed body or
+ * resume where the server does not allow it, so a transient failure starts the whole
+ * transfer again, with the context's retry settings (attempts, backoff).
+ */
+const asUnit = <A, E extends { readonly _tag: string }, R>(transfer: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(RegistryPolicy.RegistryPolicy, ({ retry }) =>
+    Effect.retry(transfer, {
+      schedule: Schedule.exponential(retry.baseDelay).pipe(
+        Schedule.jittered,
+        Schedule.either(Schedule.spaced(retry.maxDelay)),
+        Schedule.intersect(Schedule.recurs(retry.attempts - 1))
+      ),
+      while: (error) => isTransient(error as { readonly _tag: string; readonly status?: number })
+    }))
+
 /** Publish the bytes that go by as `Bytes` events. */
 const counting = (id: string, size?: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
   Stream.suspend(() => {
@@ -144,20 +165,6 @@ const counting = (id: string, size?: number) => <E, R>(stream: Stream.Stream<Uin
       return Progress.publish(Progress.Event.Bytes({ id, done, size }))
     })
   })
-
-/** The first bytes of a stream (at least `n` unless it is shorter), then the whole stream again. */
-const peek = <E, R>(stream: Stream.Stream<Uint8Array, E, R>, n: number) =>
-  Effect.map(
-    Stream.peel(
-      stream,
-      Sink.fold(
-        new Uint8Array(0),
-        (head: Uint8Array) => head.length < n,
-        (head, bytes: Uint8Array) => Buffer.concat([head, bytes])
-      )
-    ),
-    ([head, rest]) => [head, Stream.concat(Stream.make(head), rest)] as const
-  )
 
 /** Pull a repository's tag (or all tags) into a layout folder or archive (spec §9 "Pull"). */
 export const pullV1 = Effect.fn("V1Flows.pullV1")(function*(session: V1Session.Service, options: PullOptions) {
@@ -191,7 +198,7 @@ export const pullV1 = Effect.fn("V1Flows.pullV1")(function*(session: V1Session.S
             }
             for (const ancestor of [...ancestry].reverse()) {
               if (written.has(ancestor)) continue
-              yield* pullImage(session, dir, ancestor, registry)
+              yield* asUnit(pullImage(session, dir, ancestor, registry))
               written.add(ancestor)
               order.push(ancestor)
             }
@@ -261,10 +268,7 @@ const pullImage = (session: V1Session.Service, dir: string, id: Identifiers.Imag
       Stream.tap((bytes) => Effect.sync(() => void payload.update(bytes))),
       counting(id, remote.size >= 0 ? remote.size : undefined)
     )
-    const layer = Stream.unwrapScoped(
-      Effect.map(peek(raw, 2), ([head, whole]) => Compression.isGzip(head) ? whole.pipe(Compression.gunzip()) : whole)
-    )
-    const verified = layer.pipe(Stream.concat(
+    const verified = Compression.gunzipIfGzip(raw).pipe(Stream.concat(
       Stream.fromEffect(Effect.suspend(() => {
         const actual = `sha256:${payload.digest("hex")}`
         return remote.checksumPayload === undefined || remote.checksumPayload === actual

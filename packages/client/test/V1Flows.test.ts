@@ -1,11 +1,16 @@
 import * as LegacyLayout from "@dockside/client/LegacyLayout"
 import * as Progress from "@dockside/client/Progress"
+import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as V1Flows from "@dockside/client/V1Flows"
 import * as V1Session from "@dockside/client/V1Session"
 import * as V1Registry from "@dockside/testing/V1Registry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -116,6 +121,68 @@ describe("pushV1 then pullV1 through V1Registry", () => {
         r
       ) => r.headers["range"])
       expect(ranges).toEqual([undefined, "bytes=50000-", "bytes=100000-"])
+    }).pipe(Effect.provide(Live)))
+
+  it.scopedLive("without range support, a cut download restarts cleanly from the start", () =>
+    Effect.gen(function*() {
+      const work = yield* tempDir
+      const big = Images.image("big-norange", { "blob.bin": randomBytes(300_000) })
+      Images.writeLayout(join(work, "src"), [big], { "me/big": { latest: big.id } })
+      const registry = yield* V1Registry.make({ standalone: true, rangeSupport: false })
+      const session = yield* V1Session.make({ index: registry.indexAddress })
+      yield* V1Flows.pushV1(session, { name: "me/big", tag: "latest", source: join(work, "src") })
+      yield* registry.cutLayerAfter(40_000)
+      yield* V1Flows.pullV1(session, { name: "me/big", dest: join(work, "dest") }).pipe(
+        Effect.provideService(
+          RegistryPolicy.RegistryPolicy,
+          RegistryPolicy.make({ retry: { baseDelay: Duration.millis(1) } })
+        )
+      )
+      expectSameImage(join(work, "dest"), big)
+      expect(readdirSync(join(work, "dest", big.id)).sort()).toEqual(["VERSION", "json", "layer.tar"])
+      const gets = (yield* registry.requests).filter((r) => r.method === "GET" && r.path.endsWith("/layer"))
+      expect(gets.map((r) => r.headers["range"])).toEqual([undefined, undefined])
+    }).pipe(Effect.provide(Live)))
+
+  it.scopedLive("a layer upload that fails is sent again as a whole (a streamed body cannot be replayed)", () =>
+    Effect.gen(function*() {
+      const work = yield* tempDir
+      const { root } = Images.twoLayers()
+      Images.writeLayout(join(work, "src"), [root], { "me/one": { v1: root.id } })
+      const registry = yield* V1Registry.make({ standalone: true })
+      // A client that answers the first layer PUT with a 503 of its own.
+      let failed = false
+      const flaky = Layer.effect(
+        HttpClient.HttpClient,
+        Effect.map(
+          HttpClient.HttpClient,
+          (base) =>
+            HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+              (request) =>
+                Effect.flatMap(request, (req) => {
+                  if (!failed && req.method === "PUT" && req.url.endsWith("/layer")) {
+                    failed = true
+                    return Effect.succeed(HttpClientResponse.fromWeb(req, new Response("busy", { status: 503 })))
+                  }
+                  return base.execute(req)
+                }),
+              Effect.succeed
+            )
+        )
+      ).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const pushed = yield* Effect.gen(function*() {
+        const session = yield* V1Session.make({ index: registry.indexAddress })
+        return yield* V1Flows.pushV1(session, { name: "me/one", tag: "v1", source: join(work, "src") })
+      }).pipe(
+        Effect.provide(flaky),
+        Effect.provideService(
+          RegistryPolicy.RegistryPolicy,
+          RegistryPolicy.make({ retry: { baseDelay: Duration.millis(1) } })
+        )
+      )
+      expect(failed).toBe(true)
+      expect(pushed.images).toEqual([{ id: root.id, pushed: true }])
+      expect(Option.getOrThrow(yield* registry.image(root.id)).uploading).toBe(false)
     }).pipe(Effect.provide(Live)))
 
   it.scoped("an unknown tag or repository is a typed error and writes nothing", () =>

@@ -25,6 +25,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import type * as Terminal from "@effect/platform/Terminal"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -119,7 +120,34 @@ export const layerHttpClient = (
 /** The transport policies over the context's client: timeouts per attempt inside, retries outside. */
 export const transport: RegistryPolicy.Transport = (client) => client.pipe(Timeouts.withTimeouts(), Retry.withRetry())
 
-/** Everything a dockside program needs on Node. */
+/** The settings of {@link Options} once the environment's are merged in. */
+const build = (options: Options, env: Options) => {
+  const merged: Options = {
+    connections: options.connections ?? env.connections,
+    insecureRegistries: [...(env.insecureRegistries ?? []), ...(options.insecureRegistries ?? [])],
+    caFiles: [...(env.caFiles ?? []), ...(options.caFiles ?? [])],
+    loopbackInsecure: options.loopbackInsecure,
+    dockerConfig: options.dockerConfig,
+    proxy: {
+      ...env.proxy,
+      ...Object.fromEntries(Object.entries(options.proxy ?? {}).filter(([, v]) => v !== undefined))
+    }
+  }
+  const client = Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, transport)).pipe(
+    Layer.provide(layerHttpClient(merged))
+  )
+  const credentials = DockerConfig.layer(merged.dockerConfig === undefined ? {} : { folder: merged.dockerConfig }).pipe(
+    Layer.provide(NodeContext.layer)
+  )
+  const settings = RegistryPolicy.make(options.policy ?? {}, RegistryPolicy.make(env.policy ?? {}))
+  const policy = Layer.succeed(RegistryPolicy.RegistryPolicy, settings)
+  return Layer.mergeAll(client, credentials, NodeContext.layer, policy)
+}
+
+/**
+ * Everything a dockside program needs on Node. The environment ({@link optionsFromEnv}) is
+ * read first; explicit options win over it (lists are joined).
+ */
 export const layer = (options: Options = {}): Layer.Layer<
   | HttpClient.HttpClient
   | DockerConfig.DockerConfig
@@ -127,18 +155,8 @@ export const layer = (options: Options = {}): Layer.Layer<
   | Path.Path
   | CommandExecutor.CommandExecutor
   | Terminal.Terminal,
-  Errors.InvalidArgument | Errors.CredentialsError
-> => {
-  const client = Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, transport)).pipe(
-    Layer.provide(layerHttpClient(options))
-  )
-  const credentials = DockerConfig.layer(options.dockerConfig === undefined ? {} : { folder: options.dockerConfig })
-    .pipe(
-      Layer.provide(NodeContext.layer)
-    )
-  const policy = Layer.succeed(RegistryPolicy.RegistryPolicy, RegistryPolicy.make(options.policy ?? {}))
-  return Layer.mergeAll(client, credentials, NodeContext.layer, policy)
-}
+  Errors.InvalidArgument | Errors.CredentialsError | ConfigError.ConfigError
+> => Layer.unwrapEffect(Effect.map(optionsFromEnv, (env) => build(options, env)))
 
 /**
  * The options from the environment: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case),

@@ -9,9 +9,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { createServer as createHttpServer, type IncomingMessage } from "node:http"
 import { createServer } from "node:https"
+import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { Duplex } from "node:stream"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "dockside-node-"))),
@@ -103,6 +106,40 @@ describe("DocksideNode.layer", () => {
         Effect.flip
       )
       expect(bad._tag).toBe("InvalidArgument")
+    }).pipe(Effect.scoped))
+
+  it.live("proxies: requests tunnel through HTTPS_PROXY/HTTP_PROXY, hosts in NO_PROXY go direct", () =>
+    Effect.gen(function*() {
+      const target = yield* FaultServer.make()
+      yield* target.respond("/x", [{ status: 200, body: "hello" }])
+      const tunnels: Array<string> = []
+      const proxy = createHttpServer()
+      proxy.on("connect", (request: IncomingMessage, client: Duplex, head: Buffer) => {
+        tunnels.push(request.url ?? "")
+        const [host, port] = (request.url ?? "").split(":")
+        const upstream = connect(Number(port), host!, () => {
+          client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+          upstream.write(head)
+          upstream.pipe(client)
+          client.pipe(upstream)
+        })
+        upstream.on("error", () => client.destroy())
+        client.on("error", () => upstream.destroy())
+      })
+      const proxyPort = yield* Effect.acquireRelease(
+        Effect.async<number>((resume) =>
+          void proxy.listen(0, "127.0.0.1", () => resume(Effect.succeed((proxy.address() as { port: number }).port)))
+        ),
+        () => Effect.sync(() => proxy.close())
+      )
+      const proxied = DocksideNode.layer({
+        proxy: { httpProxy: `http://127.0.0.1:${proxyPort}`, noProxy: "nothing.example" }
+      })
+      expect(yield* get(`${target.url}/x`).pipe(Effect.provide(proxied))).toBe("hello")
+      expect(tunnels).toEqual([target.host])
+      const bypass = DocksideNode.layer({ proxy: { httpProxy: `http://127.0.0.1:${proxyPort}`, noProxy: "127.0.0.1" } })
+      expect(yield* get(`${target.url}/x`).pipe(Effect.provide(bypass))).toBe("hello")
+      expect(tunnels).toEqual([target.host])
     }).pipe(Effect.scoped))
 
   it.effect("options from the environment; invalid values are typed errors naming the variable", () =>

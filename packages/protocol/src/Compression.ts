@@ -5,6 +5,8 @@
  */
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as zlib from "node:zlib"
 import * as Errors from "./Errors.js"
@@ -86,3 +88,32 @@ export const gunzip = (): <E, R>(
     () => zlib.createGunzip(),
     (error, consumed) => Effect.fail(new Errors.CorruptArchive({ reason: `gzip: ${error.message}`, offset: consumed }))
   )
+
+/**
+ * Decompress a stream when it is gzip (judged by its first two bytes), pass it on as it is
+ * otherwise: a v1 registry may store a layer either way.
+ */
+export const gunzipIfGzip = <E, R>(
+  input: Stream.Stream<Uint8Array, E, R>
+): Stream.Stream<Uint8Array, E | Errors.CorruptArchive, R> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const pull = yield* Stream.toPull(input)
+    const head: Array<Uint8Array> = []
+    let size = 0
+    let ended = false
+    while (size < 2 && !ended) {
+      const next = yield* Effect.either(pull)
+      if (Either.isLeft(next)) {
+        if (Option.isSome(next.left)) return yield* Effect.fail(next.left.value)
+        ended = true
+      } else {
+        for (const bytes of next.right) {
+          head.push(bytes)
+          size += bytes.length
+        }
+      }
+    }
+    const first = Buffer.concat(head)
+    const whole = Stream.concat(Stream.make(first), ended ? Stream.empty : Stream.repeatEffectChunkOption(pull))
+    return isGzip(first) ? whole.pipe(gunzip()) : whole
+  }))

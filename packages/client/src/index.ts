@@ -47,3 +47,23 @@ export * as Retry from "./Retry.js"
  * @since 0.1.0
  */
 export * as Timeouts from "./Timeouts.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Distribution from "./Distribution.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OciLayout from "./OciLayout.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as V2Auth from "./V2Auth.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as V2Flows from "./V2Flows.js"

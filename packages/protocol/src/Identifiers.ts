@@ -52,6 +52,9 @@ export const Digest = Schema.String.pipe(
 /** @see {@link Digest} */
 export type Digest = typeof Digest.Type
 
+/** Is this string a digest? */
+export const isDigest: (value: string) => value is Digest = Schema.is(Digest)
+
 /** The algorithm part of a digest. */
 export const digestAlgorithm = (digest: Digest): DigestAlgorithm =>
   digest.slice(0, digest.indexOf(":")) as DigestAlgorithm

@@ -6,3 +6,7 @@ export * as V1Registry from "./V1Registry.js"
  * @since 0.1.0
  */
 export * as FaultServer from "./FaultServer.js"
+/**
+ * @since 0.1.0
+ */
+export * as RealRegistry from "./RealRegistry.js"

@@ -1,0 +1,177 @@
+/**
+ * The OCI image layout on disk: `oci-layout`, `index.json` and `blobs/<alg>/<hex>`.
+ * Blobs are written through a temporary name, verified while they stream, and renamed
+ * only when complete, so an interrupted pull never leaves a file that looks complete.
+ * Paths are built from checked digests only.
+ *
+ * @since 0.1.0
+ */
+import * as Errors from "@dockside/protocol/Errors"
+import * as Identifiers from "@dockside/protocol/Identifiers"
+import * as Manifest from "@dockside/protocol/Manifest"
+import * as MediaType from "@dockside/protocol/MediaType"
+import type * as PlatformError from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as crypto from "node:crypto"
+import * as path from "node:path"
+
+/** The annotation that names an image in `index.json` (a tag). */
+export const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+/** The `oci-layout` file's content. */
+export const layoutVersion = { imageLayoutVersion: "1.0.0" } as const
+
+/** The path of a blob in a layout. */
+export const blobPath = (dir: string, digest: Identifiers.Digest): string =>
+  path.join(dir, "blobs", Identifiers.digestAlgorithm(digest), Identifiers.digestHex(digest))
+
+/** Does the layout hold this blob, complete and with the right digest? (The file is hashed.) */
+export const hasBlob = Effect.fn("OciLayout.hasBlob")(function*(dir: string, digest: Identifiers.Digest, size: number) {
+  const fs = yield* FileSystem.FileSystem
+  const file = blobPath(dir, digest)
+  const info = yield* Effect.option(fs.stat(file))
+  if (Option.isNone(info) || Number(info.value.size) !== size) return false
+  const hash = crypto.createHash(Identifiers.digestAlgorithm(digest))
+  yield* Stream.runForEach(
+    fs.stream(file, { chunkSize: 256 * 1024 }),
+    (bytes) => Effect.sync(() => void hash.update(bytes))
+  )
+  return `${Identifiers.digestAlgorithm(digest)}:${hash.digest("hex")}` === digest
+})
+
+/**
+ * Write a blob: the bytes go to `<blob>.partial`, hashed and counted on the way; only when
+ * digest and size match is the file renamed into place.
+ */
+export const writeBlob = <E, R>(
+  dir: string,
+  blob: { readonly digest: Identifiers.Digest; readonly size: number },
+  content: Stream.Stream<Uint8Array, E, R>
+): Effect.Effect<
+  void,
+  E | PlatformError.PlatformError | Errors.DigestMismatch | Errors.SizeMismatch,
+  R | FileSystem.FileSystem
+> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const target = blobPath(dir, blob.digest)
+    const partial = `${target}.partial`
+    yield* fs.makeDirectory(path.dirname(target), { recursive: true })
+    const hash = crypto.createHash(Identifiers.digestAlgorithm(blob.digest))
+    let size = 0
+    const counted = content.pipe(
+      Stream.filter((bytes) => bytes.length > 0),
+      Stream.tap((bytes) =>
+        Effect.sync(() => {
+          size += bytes.length
+          hash.update(bytes)
+        })
+      )
+    )
+    yield* Effect.gen(function*() {
+      yield* Stream.run(counted, fs.sink(partial))
+      if (size !== blob.size) {
+        return yield* new Errors.SizeMismatch({ what: `blob ${blob.digest}`, expected: blob.size, actual: size })
+      }
+      const actual = `${Identifiers.digestAlgorithm(blob.digest)}:${hash.digest("hex")}`
+      if (actual !== blob.digest) {
+        return yield* new Errors.DigestMismatch({ what: "blob", expected: blob.digest, actual })
+      }
+      yield* fs.rename(partial, target)
+    }).pipe(Effect.tapError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
+  }).pipe(Effect.withSpan("OciLayout.writeBlob"))
+
+/** Write bytes (a manifest, a config) as a blob; their digest (sha256) and size. */
+export const writeBytes = Effect.fn("OciLayout.writeBytes")(function*(dir: string, bytes: Uint8Array) {
+  const digest = `sha256:${crypto.createHash("sha256").update(bytes).digest("hex")}` as Identifiers.Digest
+  yield* writeBlob(dir, { digest, size: bytes.length }, Stream.make(bytes))
+  return { digest, size: bytes.length }
+})
+
+/** A blob as a stream. */
+export const readBlob = (
+  dir: string,
+  digest: Identifiers.Digest
+): Stream.Stream<Uint8Array, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) => fs.stream(blobPath(dir, digest), { chunkSize: 256 * 1024 })))
+
+/** A small blob (manifest, config) in memory, checked against its digest. */
+export const readBytes = Effect.fn("OciLayout.readBytes")(
+  function*(dir: string, digest: Identifiers.Digest, limit: number) {
+    const fs = yield* FileSystem.FileSystem
+    const info = yield* fs.stat(blobPath(dir, digest))
+    if (Number(info.size) > limit) {
+      return yield* new Errors.InvalidDocument({ what: `blob ${digest}`, reason: `it is larger than ${limit} bytes` })
+    }
+    const bytes = yield* fs.readFile(blobPath(dir, digest))
+    const actual = `${Identifiers.digestAlgorithm(digest)}:${
+      crypto.createHash(Identifiers.digestAlgorithm(digest)).update(bytes).digest("hex")
+    }`
+    if (actual !== digest) {
+      return yield* new Errors.DigestMismatch({ what: `blob ${digest} in the layout`, expected: digest, actual })
+    }
+    return bytes
+  }
+)
+
+/** The layout's `index.json`, or an empty index when there is none yet. */
+export const readIndex = Effect.fn("OciLayout.readIndex")(function*(dir: string) {
+  const fs = yield* FileSystem.FileSystem
+  const file = path.join(dir, "index.json")
+  if (!(yield* fs.exists(file))) {
+    return {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: []
+    } satisfies Manifest.OciIndex as Manifest.OciIndex
+  }
+  return yield* Manifest.decodeReferrers(yield* fs.readFile(file))
+})
+
+/**
+ * Record a manifest in `index.json` (creating the layout files as needed); an entry with
+ * the same ref name is replaced.
+ */
+export const addToIndex = Effect.fn("OciLayout.addToIndex")(function*(
+  dir: string,
+  descriptor: Manifest.Descriptor,
+  refName: Option.Option<string>
+) {
+  const fs = yield* FileSystem.FileSystem
+  yield* fs.makeDirectory(dir, { recursive: true })
+  yield* fs.writeFileString(path.join(dir, "oci-layout"), JSON.stringify(layoutVersion))
+  const index = yield* readIndex(dir)
+  const entry: Manifest.Descriptor = Option.match(refName, {
+    onNone: () => descriptor,
+    onSome: (name) => ({ ...descriptor, annotations: { ...descriptor.annotations, [refNameAnnotation]: name } })
+  })
+  const others = index.manifests.filter((m) =>
+    Option.isSome(refName) ? m.annotations?.[refNameAnnotation] !== refName.value : m.digest !== descriptor.digest
+  )
+  const next = { ...index, manifests: [...others, entry] }
+  const partial = path.join(dir, "index.json.partial")
+  yield* fs.writeFileString(partial, JSON.stringify(next))
+  yield* fs.rename(partial, path.join(dir, "index.json"))
+})
+
+/** The manifest descriptor of a layout for a ref name (a tag), or the only one when no name is given. */
+export const findManifest = Effect.fn("OciLayout.findManifest")(function*(dir: string, refName: Option.Option<string>) {
+  const index = yield* readIndex(dir)
+  const found = Option.match(refName, {
+    onNone: () => index.manifests.length === 1 ? index.manifests[0] : undefined,
+    onSome: (name) => index.manifests.find((m) => m.annotations?.[refNameAnnotation] === name)
+  })
+  if (found === undefined) {
+    return yield* new Errors.InvalidArgument({
+      name: "image",
+      value: Option.getOrElse(refName, () => dir),
+      reason: Option.isSome(refName)
+        ? `the layout's index.json has no manifest named ${refName.value}`
+        : `the layout holds ${index.manifests.length} manifests: name one`
+    })
+  }
+  return found
+})

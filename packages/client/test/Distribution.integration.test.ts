@@ -1,0 +1,161 @@
+/**
+ * The v2 client and flows against the real CNCF distribution registry (Debian package
+ * `docker-registry`), started on a loopback port by @dockside/testing's RealRegistry in its
+ * three configurations: no auth, htpasswd basic auth, and token auth.
+ */
+import * as Distribution from "@dockside/client/Distribution"
+import * as V2Flows from "@dockside/client/V2Flows"
+import * as Identifiers from "@dockside/protocol/Identifiers"
+import * as Reference from "@dockside/protocol/Reference"
+import * as RealRegistry from "@dockside/testing/RealRegistry"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as OciImages from "./support/OciImages.js"
+
+const Live = Layer.merge(NodeHttpClient.layerUndici, NodeContext.layer)
+const timeout = 120_000
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "dockside-v2-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const ref = (registry: RealRegistry.Service, name: string) => Effect.orDie(Reference.parse(`${registry.host}/${name}`))
+
+const client = (registry: RealRegistry.Service) =>
+  Distribution.make({
+    credentials: () =>
+      Effect.succeed(
+        registry.auth === "none"
+          ? Option.none()
+          : Option.some({
+            _tag: "Basic" as const,
+            username: RealRegistry.defaultUser.username,
+            password: Redacted.make(RealRegistry.defaultUser.password)
+          })
+      )
+  })
+
+for (const auth of ["none", "basic", "token"] as const) {
+  describe(`against docker-registry (auth: ${auth})`, () => {
+    it.scopedLive(
+      "push, pull, copy with mounts, tags pagination, chunked upload, delete",
+      () =>
+        Effect.gen(function*() {
+          const registry = yield* RealRegistry.make({ auth })
+          const distribution = yield* client(registry)
+          const work = yield* tempDir
+          const image = OciImages.image(`img-${auth}`, [3000, 200_000])
+          OciImages.writeLayout(join(work, "src"), OciImages.blobsOf(image), image.manifest, "v1")
+
+          // push from an OCI layout
+          const target = yield* ref(registry, "team/app:v1")
+          const pushed = yield* V2Flows.push(distribution, join(work, "src"), target)
+          expect(pushed.digest).toBe(image.manifest.digest)
+          expect(pushed.transferred).toBe(3)
+          const again = yield* V2Flows.push(distribution, join(work, "src"), target)
+          expect(again).toMatchObject({ transferred: 0, skipped: 3 })
+
+          // pull into a fresh layout: every blob verified and in place
+          const pulled = yield* V2Flows.pull(distribution, target, join(work, "dest"))
+          expect(pulled.digest).toBe(image.manifest.digest)
+          for (const blob of OciImages.blobsOf(image)) {
+            expect(
+              Buffer.compare(readFileSync(join(work, "dest", "blobs", "sha256", blob.digest.slice(7))), blob.bytes)
+            ).toBe(0)
+          }
+          expect(readdirSync(join(work, "dest", "blobs", "sha256")).some((name) => name.endsWith(".partial"))).toBe(
+            false
+          )
+          const index = JSON.parse(readFileSync(join(work, "dest", "index.json"), "utf8"))
+          expect(index.manifests[0].annotations["org.opencontainers.image.ref.name"]).toBe("v1")
+          // a second pull finds everything there
+          expect((yield* V2Flows.pull(distribution, target, join(work, "dest"))).skipped).toBe(3)
+
+          // copy to another repository of the same registry: blobs are mounted
+          const copyTarget = yield* ref(registry, "other/copy:v1")
+          const copied = yield* V2Flows.copy(distribution, target, copyTarget)
+          expect(copied).toMatchObject({ digest: image.manifest.digest, transferred: 0, skipped: 3 })
+          const manifest = yield* distribution.getManifest(copyTarget)
+          expect(Buffer.compare(Buffer.from(manifest.bytes), image.manifest.bytes)).toBe(0)
+
+          // tags, paginated two by two
+          for (const tag of ["a", "b", "c", "d", "e"]) {
+            yield* distribution.putManifest(target, tag, {
+              bytes: image.manifest.bytes,
+              mediaType: image.manifest.mediaType
+            })
+          }
+          const tags = Chunk.toReadonlyArray(yield* Stream.runCollect(distribution.tags(target, { pageSize: 2 })))
+          expect([...tags].sort()).toEqual(["a", "b", "c", "d", "e", "v1"])
+
+          // chunked upload of a new blob, then read back verified
+          const chunked = OciImages.image(`chunk-${auth}`, [150_000]).layers[0]!
+          const chunkedRef = { digest: Identifiers.Digest.make(chunked.digest), size: chunked.size }
+          yield* distribution.uploadBlob(target, chunkedRef, Stream.make(chunked.bytes), { chunkSize: 40_000 })
+          const back = yield* Stream.runCollect(distribution.getBlob(target, chunkedRef))
+          expect(Buffer.compare(Buffer.concat([...back]), chunked.bytes)).toBe(0)
+
+          // a blob that does not match its digest is refused while it streams
+          const wrong = { digest: Identifiers.Digest.make(chunked.digest), size: chunked.size }
+          const bad = yield* Effect.flip(
+            Stream.runDrain(
+              distribution.getBlob(target, {
+                ...wrong,
+                digest: Identifiers.Digest.make(image.layers[0]!.digest),
+                size: image.layers[0]!.size + 1
+              })
+            )
+          )
+          expect(["SizeMismatch", "DigestMismatch"]).toContain(bad._tag)
+
+          // delete the manifest by digest: gone for every tag
+          yield* distribution.deleteManifest(copyTarget, Identifiers.Digest.make(image.manifest.digest))
+          expect(Option.isNone(yield* distribution.headManifest(copyTarget))).toBe(true)
+          const missing = yield* Effect.flip(distribution.getManifest(copyTarget))
+          expect(missing._tag).toBe("NotFound")
+        }).pipe(Effect.provide(Live)),
+      timeout
+    )
+  })
+}
+
+describe("docker-registry with token auth", () => {
+  it.scopedLive(
+    "tokens are asked for with the request's scope and reused; anonymous pulls get pull only",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* RealRegistry.make({ auth: "token" })
+        const distribution = yield* client(registry)
+        const work = yield* tempDir
+        const image = OciImages.image("tok", [500])
+        OciImages.writeLayout(join(work, "src"), OciImages.blobsOf(image), image.manifest, "v1")
+        const target = yield* ref(registry, "scoped/app:v1")
+        yield* V2Flows.push(distribution, join(work, "src"), target)
+        const requests = yield* registry.tokenRequests
+        expect(requests.every((r) => r.credentials === "basic")).toBe(true)
+        expect(requests.some((r) => r.scopes.includes("repository:scoped/app:pull,push"))).toBe(true)
+        // one token per scope set, reused for every blob of the push
+        expect(new Set(requests.map((r) => r.scopes.join(" "))).size).toBe(requests.length)
+
+        const anonymous = yield* Distribution.make({})
+        const pulled = yield* V2Flows.pull(anonymous, target, join(work, "anon"))
+        expect(pulled.digest).toBe(image.manifest.digest)
+        const denied = yield* Effect.flip(
+          V2Flows.push(anonymous, join(work, "src"), yield* ref(registry, "scoped/other:v1"))
+        )
+        expect(["LoginRequired", "ConnectionFailed"]).toContain(denied._tag)
+      }).pipe(Effect.provide(Live)),
+    timeout
+  )
+})

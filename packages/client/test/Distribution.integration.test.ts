@@ -17,6 +17,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import { execFile } from "node:child_process"
+import { createHash } from "node:crypto"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -155,6 +157,73 @@ describe("docker-registry with token auth", () => {
           V2Flows.push(anonymous, join(work, "src"), yield* ref(registry, "scoped/other:v1"))
         )
         expect(["LoginRequired", "ConnectionFailed"]).toContain(denied._tag)
+      }).pipe(Effect.provide(Live)),
+    timeout
+  )
+})
+
+/** Run skopeo (Debian package `skopeo`) and fail with its stderr when it fails. */
+const skopeo = (args: ReadonlyArray<string>) =>
+  Effect.async<string, Error>((resume) => {
+    execFile("skopeo", ["--insecure-policy", ...args], { timeout: 60_000 }, (error, stdout, stderr) =>
+      resume(
+        error ? Effect.fail(new Error(`skopeo ${args.join(" ")}: ${stderr || error.message}`)) : Effect.succeed(stdout)
+      ))
+  })
+
+describe("interop with skopeo", () => {
+  it.scopedLive(
+    "an image dockside pushes is copied out by skopeo; an image skopeo pushes is pulled by dockside",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* RealRegistry.make({ auth: "basic" })
+        const distribution = yield* client(registry)
+        const work = yield* tempDir
+        const creds = `${RealRegistry.defaultUser.username}:${RealRegistry.defaultUser.password}`
+        const image = OciImages.image("interop", [5000, 100_000])
+        OciImages.writeLayout(join(work, "src"), OciImages.blobsOf(image), image.manifest, "v1")
+
+        // dockside pushes, skopeo copies it to an OCI layout: same manifest, same blobs.
+        yield* V2Flows.push(distribution, join(work, "src"), yield* ref(registry, "interop/ours:v1"))
+        yield* skopeo([
+          "copy",
+          "--src-tls-verify=false",
+          "--src-creds",
+          creds,
+          `docker://${registry.host}/interop/ours:v1`,
+          `oci:${join(work, "by-skopeo")}:v1`
+        ])
+        for (const blob of OciImages.blobsOf(image)) {
+          expect(
+            Buffer.compare(readFileSync(join(work, "by-skopeo", "blobs", "sha256", blob.digest.slice(7))), blob.bytes)
+          ).toBe(0)
+        }
+
+        // skopeo pushes its own copy of another image; dockside pulls and verifies it.
+        const theirs = OciImages.image("interop-theirs", [7000])
+        OciImages.writeLayout(join(work, "theirs"), OciImages.blobsOf(theirs), theirs.manifest, "v2")
+        yield* skopeo([
+          "copy",
+          "--dest-tls-verify=false",
+          "--dest-creds",
+          creds,
+          `oci:${join(work, "theirs")}:v2`,
+          `docker://${registry.host}/interop/theirs:v2`
+        ])
+        const pulled = yield* V2Flows.pull(
+          distribution,
+          yield* ref(registry, "interop/theirs:v2"),
+          join(work, "pulled")
+        )
+        const manifest = JSON.parse(
+          readFileSync(join(work, "pulled", "blobs", "sha256", pulled.digest.slice(7)), "utf8")
+        )
+        for (const layer of [manifest.config, ...manifest.layers]) {
+          const bytes = readFileSync(join(work, "pulled", "blobs", "sha256", layer.digest.slice(7)))
+          expect(`sha256:${createHash("sha256").update(bytes).digest("hex")}`).toBe(layer.digest)
+          expect(bytes.length).toBe(layer.size)
+        }
+        expect(manifest.layers).toHaveLength(1)
       }).pipe(Effect.provide(Live)),
     timeout
   )

@@ -174,8 +174,12 @@ export const writeRepositories = Effect.fn("LegacyLayout.writeRepositories")(
 // Archives
 // ---------------------------------------------------------------------------------------
 
-const member = /^(?:\.\/)?(?:(repositories)|([a-f0-9]{64})\/?(?:(VERSION|json|layer\.tar))?)$/
-const layerLink = /^\.\.\/([a-f0-9]{64})\/layer\.tar$/
+/** The files of both `docker save` formats (legacy, `manifest.json`, and Docker 25's OCI layout). */
+const memberFile =
+  /^(?:repositories|manifest\.json|index\.json|oci-layout|[a-f0-9]{64}\.json|[a-f0-9]{64}\/(?:VERSION|json|layer\.tar)|blobs\/sha256\/[a-f0-9]{64})$/
+const memberDirectory = /^(?:[a-f0-9]{64}|blobs|blobs\/sha256)\/?$/
+/** Where a `layer.tar` symlink may point: another image's layer, or a blob. */
+const layerLink = /^\.\.\/(?:[a-f0-9]{64}\/layer\.tar|blobs\/sha256\/[a-f0-9]{64})$/
 
 type Event =
   | { readonly _tag: "entry"; readonly header: Tar.Header }
@@ -213,11 +217,12 @@ const tarEvents = <E, R>(
   })
 
 /**
- * Unpack a `docker save` archive into a folder. Only the layout's own names are taken
- * (`repositories`, `<id>/VERSION|json|layer.tar`); other entries (e.g. `manifest.json`
- * of newer Docker) are skipped; a `layer.tar` that is a symlink to `../<id>/layer.tar`
- * (as Docker writes for shared layers) is copied; anything else that is not a plain
- * file fails with `UnsafePath`.
+ * Unpack a `docker save` archive of any format into a folder. Only the formats' own names
+ * are taken (`repositories`, `<id>/VERSION|json|layer.tar`, `manifest.json`,
+ * `<hex>.json`, `index.json`, `oci-layout`, `blobs/sha256/<hex>`); other entries are
+ * skipped; a `layer.tar` that is a symlink to `../<id>/layer.tar` or
+ * `../blobs/sha256/<hex>` (as Docker writes for shared layers) is copied; anything else
+ * that is not a plain file fails with `UnsafePath`.
  */
 export const unpack = Effect.fn("LegacyLayout.unpack")(function*(archive: string, dir: string) {
   const fs = yield* FileSystem.FileSystem
@@ -237,21 +242,21 @@ export const unpack = Effect.fn("LegacyLayout.unpack")(function*(archive: string
           current = undefined
           return
         }
-        const name = Buffer.from(event.header.name, "latin1").toString("utf8")
-        const match = member.exec(name)
-        if (match === null) return // not part of the legacy layout
-        const [, repositories, id, file] = match
-        const target = repositories !== undefined ? path.join(dir, "repositories") : path.join(dir, id!, file ?? "")
-        if (id !== undefined) yield* fs.makeDirectory(path.join(dir, id), { recursive: true })
+        const name = Buffer.from(event.header.name, "latin1").toString("utf8").replace(/^\.\//, "")
         const typeflag = event.header.typeflag
-        if (file === undefined && repositories === undefined) {
+        if (memberDirectory.test(name)) {
           if (typeflag !== "5") return yield* new Errors.UnsafePath({ path: name })
-          return
+          return yield* fs.makeDirectory(path.join(dir, name), { recursive: true })
         }
-        if (typeflag === "2" && file === "layer.tar") {
-          const link = layerLink.exec(event.header.linkname)
-          if (link === null) return yield* new Errors.UnsafePath({ path: `${name} -> ${event.header.linkname}` })
-          links.push([path.join(dir, link[1]!, "layer.tar"), target])
+        if (!memberFile.test(name)) return // not part of a docker save layout
+        // The patterns above admit no `..` and no absolute name: the target stays in `dir`.
+        const target = path.join(dir, name)
+        yield* fs.makeDirectory(path.dirname(target), { recursive: true })
+        if (typeflag === "2" && name.endsWith("/layer.tar")) {
+          if (!layerLink.test(event.header.linkname)) {
+            return yield* new Errors.UnsafePath({ path: `${name} -> ${event.header.linkname}` })
+          }
+          links.push([path.join(path.dirname(target), event.header.linkname), target])
           return
         }
         if (typeflag !== "0" && typeflag !== "\0") return yield* new Errors.UnsafePath({ path: name })

@@ -67,3 +67,8 @@ export * as V2Auth from "./V2Auth.js"
  * @since 0.1.0
  */
 export * as V2Flows from "./V2Flows.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as DockerArchive from "./DockerArchive.js"

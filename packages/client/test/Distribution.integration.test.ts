@@ -4,6 +4,7 @@
  * three configurations: no auth, htpasswd basic auth, and token auth.
  */
 import * as Distribution from "@dockside/client/Distribution"
+import * as DockerArchive from "@dockside/client/DockerArchive"
 import * as V2Flows from "@dockside/client/V2Flows"
 import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as Reference from "@dockside/protocol/Reference"
@@ -19,10 +20,13 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Images from "./support/Images.js"
 import * as OciImages from "./support/OciImages.js"
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`
 
 const Live = Layer.merge(NodeHttpClient.layerUndici, NodeContext.layer)
 const timeout = 120_000
@@ -224,6 +228,65 @@ describe("interop with skopeo", () => {
           expect(bytes.length).toBe(layer.size)
         }
         expect(manifest.layers).toHaveLength(1)
+      }).pipe(Effect.provide(Live)),
+    timeout
+  )
+})
+
+describe("push from docker save archives", () => {
+  it.scopedLive(
+    "the manifest.json format and the legacy format become OCI images on the registry",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* RealRegistry.make()
+        const distribution = yield* client(registry)
+        const work = yield* tempDir
+
+        // Docker ≥ 1.10: manifest.json, <hex>.json config, <id>/layer.tar
+        const layer = Images.layerTar({ "hello.txt": "hello\n" })
+        const config = Buffer.from(
+          JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(layer)] } })
+        )
+        const configName = `${sha256(config).slice(7)}.json`
+        const layerId = "c".repeat(64)
+        writeFileSync(
+          join(work, "new.tar"),
+          Images.layerTar({
+            "manifest.json": JSON.stringify([{
+              Config: configName,
+              RepoTags: ["me/new:v1"],
+              Layers: [`${layerId}/layer.tar`]
+            }]),
+            [configName]: config,
+            [`${layerId}/layer.tar`]: layer
+          })
+        )
+        const source = yield* DockerArchive.openSource(join(work, "new.tar"), { name: "me/new", tag: "v1" })
+        const target = yield* ref(registry, "saved/new:v1")
+        yield* V2Flows.push(distribution, source, target)
+        const pushed = JSON.parse(Buffer.from((yield* distribution.getManifest(target)).bytes).toString("utf8"))
+        expect(pushed.config.digest).toBe(sha256(config))
+        expect(pushed.layers.map((l: { digest: string }) => l.digest)).toEqual([sha256(layer)])
+
+        // legacy: repositories + <id>/json chain, turned into an image config with diff_ids
+        const { root, top } = Images.twoLayers()
+        Images.writeLayout(join(work, "legacy"), [root, top], { "me/legacy": { v2: top.id } })
+        const legacySource = yield* DockerArchive.openSource(join(work, "legacy"), { name: "me/legacy", tag: "v2" })
+        const legacyTarget = yield* ref(registry, "saved/legacy:v2")
+        yield* V2Flows.push(distribution, legacySource, legacyTarget)
+        const manifest = JSON.parse(Buffer.from((yield* distribution.getManifest(legacyTarget)).bytes).toString("utf8"))
+        expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual([
+          sha256(root.layer),
+          sha256(top.layer)
+        ])
+        const configBlob = yield* Stream.runCollect(distribution.getBlob(legacyTarget, {
+          digest: Identifiers.Digest.make(manifest.config.digest),
+          size: manifest.config.size
+        }))
+        const imageConfig = JSON.parse(Buffer.concat([...configBlob]).toString("utf8"))
+        expect(imageConfig.rootfs.diff_ids).toEqual([sha256(root.layer), sha256(top.layer)])
+        expect(imageConfig.history).toHaveLength(2)
+        expect(imageConfig.id).toBeUndefined()
       }).pipe(Effect.provide(Live)),
     timeout
   )

@@ -55,7 +55,7 @@ describe("LegacyLayout", () => {
       ])
       writeFileSync(join(work, "in.tar"), archive)
       yield* LegacyLayout.unpack(join(work, "in.tar"), join(work, "out"))
-      expect(readdirSync(join(work, "out")).sort()).toEqual([root.id, other, "repositories"].sort())
+      expect(readdirSync(join(work, "out")).sort()).toEqual([root.id, other, "manifest.json", "repositories"].sort())
       expect(Buffer.compare(readFileSync(join(work, "out", other, "layer.tar")), root.layer)).toBe(0)
       expect(existsSync(join(work, "escape.txt"))).toBe(false)
 

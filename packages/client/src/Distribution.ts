@@ -214,7 +214,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   const insecureHosts = options.insecureHosts ?? []
   const insecure = (host: string): boolean => {
     const url = new URL(`http://${host}`)
-    return V1Transport.isLoopback(url.hostname) || insecureHosts.includes(host) || insecureHosts.includes(url.hostname)
+    return V1Transport.isLoopback(url.hostname) || insecureHosts.includes(url.host)
   }
   const client = base.pipe(
     V2Auth.withV2Auth({ credentials: options.credentials, insecure }),

@@ -35,8 +35,17 @@ export interface RedirectOptions {
 const redirectStatuses = new Set([301, 302, 303, 307, 308])
 const credentialHeaders = ["authorization", "cookie", "proxy-authorization"]
 
+/**
+ * Read a redirect's body so its connection returns to the pool; past 64 KiB the body is
+ * cut instead (the connection is then closed).
+ */
 const drain = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
-  Stream.runDrain(response.stream).pipe(Effect.ignore)
+  Stream.runFoldWhile(response.stream, 0, (read) => read < 65536, (read, bytes) => read + bytes.length).pipe(
+    Effect.ignore
+  )
+
+/** What a hop's `Referer` shows of the previous URL: no user-info, no query (Go drops user-info too). */
+const referer = (from: URL): string => `${from.origin}${from.pathname}`
 
 /** Follow redirects. A hop carries the first request's headers and a `Referer`. */
 export const withRedirects =
@@ -97,7 +106,7 @@ export const withRedirects =
           }))),
           Effect.zipRight(
             Effect.suspend(() =>
-              loop(maxHops, first, HttpClientRequest.setHeader(next, "referer", from.href), hops + 1)
+              loop(maxHops, first, HttpClientRequest.setHeader(next, "referer", referer(from)), hops + 1)
             )
           )
         )

@@ -19,9 +19,19 @@ import * as HttpErrors from "./HttpErrors.js"
 import * as Progress from "./Progress.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
 
-/** May this request be sent again? Only empty and in-memory bodies can be replayed. */
+/** May this request's body be sent again? Only empty and in-memory bodies can be replayed. */
 export const isReplayable = (request: HttpClientRequest.HttpClientRequest): boolean =>
   request.body._tag === "Empty" || request.body._tag === "Uint8Array"
+
+/** Methods that may be repeated without changing the result (RFC 9110 §9.2.2). */
+const idempotent = new Set(["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+
+/** May the retry policy repeat this request: an idempotent method with a replayable body. */
+export const isRetryable = (request: HttpClientRequest.HttpClientRequest): boolean =>
+  idempotent.has(request.method) && isReplayable(request)
+
+/** An IMF-fixdate, the one date form `Retry-After` should carry: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const httpDate = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/
 
 /**
  * The wait a response asks for, from `Retry-After` (seconds or an HTTP date),
@@ -34,8 +44,7 @@ export const requestedWait = (
   const retryAfter = headers["retry-after"]?.trim()
   if (retryAfter !== undefined && retryAfter !== "") {
     if (/^\d+$/.test(retryAfter)) return Duration.seconds(Number(retryAfter))
-    const date = Date.parse(retryAfter)
-    if (!Number.isNaN(date)) return Duration.millis(Math.max(0, date - now))
+    if (httpDate.test(retryAfter)) return Duration.millis(Math.max(0, Date.parse(retryAfter) - now))
   }
   const reset = headers["ratelimit-reset"]?.trim()
   if (reset !== undefined && /^\d+$/.test(reset)) return Duration.seconds(Number(reset))
@@ -61,8 +70,8 @@ const bodyText = (response: HttpClientResponse.HttpClientResponse): Effect.Effec
   ).pipe(Effect.orElseSucceed(() => ""))
 
 /**
- * Retry transient failures: network errors and the policy's statuses (408, 429, 500, 502,
- * 503, 504 by default). The settings come from `options`, else from the
+ * Retry transient failures of idempotent requests with replayable bodies: network errors
+ * and the policy's statuses (408, 429, 500, 502, 503, 504 by default). The settings come from `options`, else from the
  * {@link RegistryPolicy.RegistryPolicy} in the context at request time.
  */
 export const withRetry =
@@ -86,7 +95,7 @@ export const withRetry =
               (typed === undefined || typed._tag === "ConnectionFailed" || typed._tag === "NetworkTimeout") &&
               !HttpErrors.isCertificateError(error)
             // With a single attempt there is nothing to exhaust: the failure stays what it is.
-            if (!network || !isReplayable(request) || policy.attempts <= 1) return Effect.fail(error)
+            if (!network || !isRetryable(request) || policy.attempts <= 1) return Effect.fail(error)
             const reason = HttpErrors.fromHttpClientError(request, error).message
             if (attempt >= policy.attempts) {
               return Effect.fail(HttpErrors.requestError(
@@ -98,7 +107,7 @@ export const withRetry =
           },
           onSuccess: (response) =>
             Effect.gen(function*() {
-              if (!policy.statuses.includes(response.status) || !isReplayable(request) || policy.attempts <= 1) {
+              if (!policy.statuses.includes(response.status) || !isRetryable(request) || policy.attempts <= 1) {
                 return response
               }
               const now = yield* Clock.currentTimeMillis
@@ -125,9 +134,11 @@ export const withRetry =
                   })
                 ))
               }
-              const delay = asked !== undefined
-                ? Duration.min(asked, policy.maxRetryAfter)
-                : yield* backoff(policy, attempt)
+              // The server's wait when it asks for one (capped), never less than the backoff.
+              const delay = Duration.max(
+                Duration.min(asked ?? Duration.zero, policy.maxRetryAfter),
+                yield* backoff(policy, attempt)
+              )
               return yield* again(response.status, body.trim(), delay)
             })
         })

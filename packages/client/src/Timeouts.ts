@@ -9,9 +9,10 @@
 import * as Errors from "@dockside/protocol/Errors"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -59,28 +60,54 @@ const withIdleBody = (
 }
 
 /**
+ * A streamed request body that tells when it has been sent, and fails with `NetworkTimeout`
+ * when its source gives no bytes for `idle`.
+ */
+const trackedBody = (
+  request: HttpClientRequest.HttpClientRequest,
+  idle: Duration.DurationInput,
+  sent: Deferred.Deferred<void>
+): HttpClientRequest.HttpClientRequest => {
+  if (request.body._tag !== "Stream") return request
+  const body = request.body
+  const stream = Stream.timeoutFail(
+    body.stream,
+    () => new Errors.NetworkTimeout({ ...at(request), phase: "body" }),
+    idle
+  ).pipe(Stream.ensuring(Deferred.succeed(sent, undefined)))
+  return HttpClientRequest.bodyStream(request, stream, {
+    contentType: body.contentType,
+    ...(body.contentLength === undefined ? {} : { contentLength: body.contentLength })
+  })
+}
+
+/**
  * Fail with `NetworkTimeout` when the response headers take longer than the policy's
- * `headers` timeout (the request is aborted), and give the body an idle timeout.
+ * `headers` timeout after the request was sent (for a streamed upload the clock starts
+ * once its body has gone, so a long upload that keeps moving is never cut; its source gets
+ * the idle timeout instead), and give the response body an idle timeout.
  */
 export const withTimeouts =
   (options?: RegistryPolicy.TimeoutPolicy) => (self: HttpClient.HttpClient): HttpClient.HttpClient =>
     HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
       (requestEffect) =>
         Effect.flatMap(requestEffect, (request) =>
-          Effect.flatMap(
-            options === undefined
-              ? Effect.map(RegistryPolicy.RegistryPolicy, (policy) => policy.timeouts)
-              : Effect.succeed(options),
-            (policy) =>
-              self.execute(request).pipe(
-                Effect.timeoutFail({
-                  duration: policy.headers,
-                  onTimeout: () =>
-                    HttpErrors.requestError(request, new Errors.NetworkTimeout({ ...at(request), phase: "headers" }))
-                }),
-                Effect.map((response) => withIdleBody(response, policy.bodyIdle))
-              )
-          )),
+          Effect.gen(function*() {
+            const policy = options ?? (yield* RegistryPolicy.RegistryPolicy).timeouts
+            const sent = yield* Deferred.make<void>()
+            if (request.body._tag !== "Stream") yield* Deferred.succeed(sent, undefined)
+            const headersTimer = Deferred.await(sent).pipe(
+              Effect.zipRight(Effect.sleep(policy.headers)),
+              Effect.zipRight(Effect.fail(
+                HttpErrors.requestError(request, new Errors.NetworkTimeout({ ...at(request), phase: "headers" }))
+              ))
+            )
+            const response = yield* Effect.raceFirst(
+              self.execute(trackedBody(request, policy.bodyIdle, sent)),
+              headersTimer
+            )
+            return withIdleBody(response, policy.bodyIdle)
+          })),
       Effect.succeed
     )
 

@@ -137,7 +137,7 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
 
 /** Failures after which a whole transfer (a layer upload, an image download) is worth starting over. */
 const isTransient = (error: { readonly _tag: string; readonly status?: number }): boolean =>
-  error._tag === "ConnectionFailed" || error._tag === "NetworkTimeout" || error._tag === "SizeMismatch" ||
+  error._tag === "ConnectionFailed" || error._tag === "NetworkTimeout" ||
   (error._tag === "HttpStatusError" && (error.status ?? 0) >= 500)
 
 /**
@@ -231,7 +231,7 @@ const readExisting = (dir: string) =>
   )
 
 /** Failures that mean "this registry cannot serve it": the next endpoint is tried. */
-const unreachable = new Set(["ConnectionFailed", "NetworkTimeout", "HttpStatusError"])
+const unreachable = new Set(["ConnectionFailed", "NetworkTimeout", "HttpStatusError", "RetriesExhausted"])
 
 /** Run `f` on each registry in order until one succeeds or fails for another reason than reachability. */
 const fromFirstRegistry = <A, E extends { readonly _tag: string }, R>(

@@ -214,7 +214,7 @@ export interface Service {
     | Errors.LoginRequired
     | Errors.HttpStatusError
     | Errors.MissingEndpoints
-    | Errors.TooManyRedirects
+    | Errors.UnexpectedResponse
     | Errors.InvalidDocument
   >
   readonly pushImageJson: (
@@ -410,8 +410,20 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
       const response = yield* send(first)
       if (response.status !== 200) return yield* failed(response)
       const resumable = response.headers["accept-ranges"] === "bytes" && size > 0
-      if (!resumable) return Stream.mapError(response.stream, (error) => HttpErrors.fromHttpClientError(first, error))
       let delivered = 0
+      const complete = Stream.suspend(() =>
+        size <= 0 || delivered === size
+          ? Stream.empty
+          : Stream.fail(new Errors.SizeMismatch({ what: `layer ${imageId}`, expected: size, actual: delivered }))
+      )
+      if (!resumable) {
+        // Not resumable: the body as it comes, but still counted against X-Docker-Size when known.
+        return response.stream.pipe(
+          Stream.mapError((error) => HttpErrors.fromHttpClientError(first, error)),
+          Stream.tap((bytes) => Effect.sync(() => void (delivered += bytes.length))),
+          Stream.concat(complete)
+        )
+      }
       let failures = 0
       // Each piece is the body of one response; a dropped connection ends the piece and
       // the next one asks for the rest with `Range: bytes=<delivered>-` (spec §4.7, with
@@ -425,6 +437,8 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
         current.stream.pipe(
           Stream.tap((bytes) => Effect.sync(() => void (delivered += bytes.length))),
           Stream.catchAll((error) => {
+            // Every byte arrived before the connection dropped: nothing to resume (§4.7 step 4).
+            if (delivered === size) return Stream.empty
             failures++
             if (failures >= resumeAttempts) return Stream.fail(HttpErrors.fromHttpClientError(first, error))
             return Stream.unwrap(Effect.gen(function*() {
@@ -456,13 +470,7 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
             }))
           })
         )
-      return piece(response).pipe(
-        Stream.concat(Stream.suspend(() =>
-          delivered === size
-            ? Stream.empty
-            : Stream.fail(new Errors.SizeMismatch({ what: `layer ${imageId}`, expected: size, actual: delivered }))
-        ))
-      )
+      return piece(response).pipe(Stream.concat(complete))
     })).pipe(Stream.withSpan("V1Session.getRemoteImageLayer"))
   }
 
@@ -480,18 +488,17 @@ export const make = Effect.fn("V1Session.make")(function*(options: Options) {
     // One X-Docker-Endpoints line per registry would need raw header lines; a comma list
     // is the same header by RFC 7230 and what `buildEndpointsList` splits again.
     if (validate && registries.length > 0) headers["x-docker-endpoints"] = registries.join(", ")
-    let request = HttpClientRequest.put(url, { headers }).pipe(HttpClientRequest.bodyText(body, "application/json"))
-    let response = yield* send(request)
-    // The session's own loop over 3xx answers the client did not follow (spec §4.8):
-    // bounded, and relative locations resolved (deviations from upstream, see README).
-    for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
+    const request = HttpClientRequest.put(url, { headers }).pipe(HttpClientRequest.bodyText(body, "application/json"))
+    // Redirects (spec §4.8's loop) are followed by the redirect policy, with its credential
+    // rules; a 3xx it leaves (300, 304, 305, a broken Location) is not an answer to act on.
+    const response = yield* send(request)
+    if (response.status >= 300 && response.status < 400) {
       yield* discard(response)
-      const location = response.headers["location"]
-      if (hops >= 10 || location === undefined) {
-        return yield* new Errors.TooManyRedirects({ ...at(request), hops })
-      }
-      request = HttpClientRequest.setUrl(request, new URL(location, request.url))
-      response = yield* send(request)
+      return yield* new Errors.UnexpectedResponse({
+        ...at(request),
+        status: response.status,
+        reason: "a redirect that cannot be followed"
+      })
     }
     if (response.status === 401) return yield* unauthorized(request, response)
     if (validate) {

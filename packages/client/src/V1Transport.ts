@@ -61,10 +61,13 @@ export const isTrusted = (url: URL): boolean => {
 export const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 
-/** May credentials go to this URL? Always over https; over http only to insecure hosts. */
+/**
+ * May credentials go to this URL? Always over https; over http only to loopback hosts and
+ * to hosts named insecure, matched on `host[:port]` as the URL writes it (spec §7.3: an
+ * entry `example.com` does not cover `example.com:5000`).
+ */
 export const mayCarryCredentials = (url: URL, insecureHosts: ReadonlyArray<string>): boolean =>
-  url.protocol === "https:" || isLoopback(url.hostname) || insecureHosts.includes(url.host) ||
-  insecureHosts.includes(url.hostname)
+  url.protocol === "https:" || isLoopback(url.hostname) || insecureHosts.includes(url.host)
 
 const basic = (credentials: Credentials): string =>
   `Basic ${Buffer.from(`${credentials.username}:${Redacted.value(credentials.password)}`).toString("base64")}`

@@ -236,13 +236,17 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
     registry: URL,
     challenge: Challenge.Challenge,
     scopes: ReadonlyArray<string>,
-    fresh: boolean
+    refused: Option.Option<string>
   ): Effect.Effect<CachedToken, HttpClientError.HttpClientError> =>
     Effect.gen(function*() {
       const key = `${registry.host} ${[...scopes].sort().join(" ")}`
       const now = yield* Clock.currentTimeMillis
       const cached = tokens.get(key)
-      if (!fresh && cached !== undefined && cached.renewAt > now) return cached
+      // A token the registry just refused is fetched anew; one that another request has
+      // renewed meanwhile is used as it is.
+      const usable = cached !== undefined && cached.renewAt > now &&
+        !(Option.isSome(refused) && `Bearer ${Redacted.value(cached.token)}` === refused.value)
+      if (usable) return cached
       const inFlight = pending.get(key)
       if (inFlight !== undefined) return yield* Deferred.await(inFlight)
       const deferred = yield* Deferred.make<CachedToken, HttpClientError.HttpClientError>()
@@ -260,7 +264,7 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
   const authorization = (
     request: HttpClientRequest.HttpClientRequest,
     registry: URL,
-    fresh: boolean,
+    refused: Option.Option<string>,
     extraScopes: ReadonlyArray<string>
   ): Effect.Effect<Option.Option<string>, HttpClientError.HttpClientError> =>
     Effect.gen(function*() {
@@ -273,7 +277,7 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
       const bearer = known.find((c) => c.scheme === "Bearer")
       if (bearer !== undefined) {
         const scopes = [...new Set([...Challenge.tokenScopes(bearer, scopesFor(request)), ...extraScopes])]
-        const token = yield* tokenFor(request, registry, bearer, scopes, fresh)
+        const token = yield* tokenFor(request, registry, bearer, scopes, refused)
         return Option.some(`Bearer ${Redacted.value(token.token)}`)
       }
       if (known.some((c) => c.scheme === "Basic") && Option.isSome(credentials) && credentials.value._tag === "Basic") {
@@ -304,7 +308,8 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
             return yield* self.execute(request)
           }
           if (registry.protocol !== "https:" && !insecure(registry.host)) return yield* self.execute(request)
-          const response = yield* send(request, yield* authorization(request, registry, false, []))
+          const sent = yield* authorization(request, registry, Option.none(), [])
+          const response = yield* send(request, sent)
           if (response.status !== 401) return response
           const header = Headers.get(response.headers, "www-authenticate")
           if (Option.isNone(header)) return response
@@ -317,7 +322,7 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
           if (!Retry.isReplayable(request)) return response
           yield* Stream.runDrain(response.stream).pipe(Effect.ignore)
           const extra = parsed.right.flatMap((c) => c.scope)
-          return yield* send(request, yield* authorization(request, registry, true, insufficient ? extra : []))
+          return yield* send(request, yield* authorization(request, registry, sent, insufficient ? extra : []))
         })),
     Effect.succeed
   )

@@ -30,6 +30,25 @@ const seen = (server: FaultServer.Service, n: number) =>
 
 const liveSleep = (millis: number) => TestServices.provideLive(Effect.sleep(Duration.millis(millis)))
 
+/** Move the test clock in steps, waiting in real time for I/O in between, until the fiber is done. */
+const advanceUntilDone = <A, E>(fiber: Fiber.RuntimeFiber<A, E>, step: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 500 && fiber.unsafePoll() === null; i++) {
+      if ((yield* TestClock.sleeps()).length > 0) yield* TestClock.adjust(step)
+      else yield* liveSleep(5)
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+/** Wait in real time until some fiber sleeps on the test clock (so that adjusting it wakes it). */
+const sleeping = Effect.gen(function*() {
+  for (let i = 0; i < 500; i++) {
+    if ((yield* TestClock.sleeps()).length > 0) return
+    yield* liveSleep(5)
+  }
+  throw new Error("nothing ever slept on the test clock")
+})
+
 /** The error a failed request carried, as the operations see it. */
 const typed = <A, R>(effect: Effect.Effect<A, import("@effect/platform/HttpClientError").HttpClientError, R>) =>
   Effect.flip(effect).pipe(Effect.map((error) => HttpErrors.fromHttpClientError(error.request, error)))
@@ -54,7 +73,7 @@ describe("Retry", () => {
       // Each step moves the clock just past the longest backoff of that attempt (+20 % jitter).
       for (const [n, step] of [[1, 240], [2, 480], [3, 960]] as const) {
         yield* seen(server, n)
-        yield* liveSleep(20)
+        yield* sleeping
         expect((yield* server.requests).length).toBe(n) // nothing happens until the clock moves
         yield* TestClock.adjust(Duration.millis(step))
       }
@@ -76,11 +95,7 @@ describe("Retry", () => {
       yield* server.respond("/x", [{ status: 503, body: "busy" }])
       const http = yield* client(Retry.withRetry())
       const fiber = yield* typed(http.get(`${server.url}/x`)).pipe(Effect.fork)
-      for (let n = 1; n <= 4; n++) {
-        yield* seen(server, n)
-        yield* TestClock.adjust("10 seconds")
-      }
-      const error = yield* Fiber.join(fiber)
+      const error = yield* advanceUntilDone(fiber, "10 seconds")
       expect(error._tag).toBe("RetriesExhausted")
       expect(error.message).toContain("gave up after 5 attempts")
       expect(error.message).toContain("HTTP 503 busy")
@@ -96,6 +111,7 @@ describe("Retry", () => {
         const http = yield* client(Retry.withRetry())
         const fiber = yield* http.get(`${server.url}/x`).pipe(Effect.flatMap((r) => r.text), Effect.fork)
         yield* seen(server, 1)
+        yield* sleeping
         yield* TestClock.adjust("6999 millis")
         yield* liveSleep(50)
         expect((yield* server.requests).length).toBe(1)
@@ -111,6 +127,7 @@ describe("Retry", () => {
       const http = yield* client(Retry.withRetry())
       const capped = yield* http.get(`${server.url}/capped`).pipe(Effect.fork)
       yield* seen(server, 1)
+      yield* sleeping
       yield* TestClock.adjust("60 seconds")
       expect((yield* Fiber.join(capped)).status).toBe(200)
 
@@ -143,17 +160,35 @@ describe("Retry", () => {
     Effect.gen(function*() {
       const http = yield* client(Retry.withRetry(RegistryPolicy.make({ retry: { attempts: 3 } }).retry))
       const fiber = yield* typed(http.get("http://127.0.0.1:1/nothing-listens")).pipe(Effect.fork)
-      for (let n = 0; n < 3; n++) {
-        yield* liveSleep(30)
-        yield* TestClock.adjust("10 seconds")
-      }
-      const error = yield* Fiber.join(fiber)
+      const error = yield* advanceUntilDone(fiber, "10 seconds")
       expect(error._tag).toBe("RetriesExhausted")
       if (error._tag === "RetriesExhausted") {
         expect(error.lastStatus).toBe(0)
         expect(error.attempts).toBe(3)
       }
       expect(error.message).toContain("ECONNREFUSED")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scoped("POST and PATCH are not repeated; a malformed Retry-After falls back to the backoff", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/post", [{ status: 503 }, { status: 200 }])
+      const http = yield* client(Retry.withRetry())
+      const post = HttpClientRequest.post(`${server.url}/post`).pipe(HttpClientRequest.bodyText("x"))
+      expect((yield* http.execute(post)).status).toBe(503)
+      expect((yield* server.requests).length).toBe(1)
+      expect(Retry.requestedWait({ "retry-after": "1.5" }, 0)).toBeUndefined()
+      expect(Retry.requestedWait({ "retry-after": "-1" }, 0)).toBeUndefined()
+      expect(Retry.requestedWait({ "retry-after": "12, 15" }, 0)).toBeUndefined()
+      yield* server.respond("/zero", [{ status: 503, headers: { "retry-after": "0" } }, { status: 200 }])
+      yield* server.clearRequests
+      const fiber = yield* http.get(`${server.url}/zero`).pipe(Effect.fork)
+      yield* seen(server, 1)
+      yield* sleeping
+      yield* liveSleep(20)
+      expect((yield* server.requests).length).toBe(1) // Retry-After: 0 still waits the backoff
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(fiber)).status).toBe(200)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it("requestedWait reads Retry-After, RateLimit-Reset and X-RateLimit-Reset", () => {
@@ -177,7 +212,7 @@ describe("Redirects", () => {
       yield* registry.redirect("/v2/a/blobs/x", `${storage.url}/store/x?sig=1`, 307)
       yield* storage.respond("/store/x", [{ status: 200, body: "blob" }])
       const http = yield* client(Redirects.withRedirects())
-      const response = yield* http.execute(HttpClientRequest.get(`${registry.url}/v2/a/blobs/x`, {
+      const response = yield* http.execute(HttpClientRequest.get(`${registry.url}/v2/a/blobs/x?token=secret`, {
         headers: { authorization: "Bearer secret-token", cookie: "session=1", "x-keep": "yes" }
       }))
       expect(yield* response.text).toBe("blob")
@@ -188,6 +223,8 @@ describe("Redirects", () => {
       expect(hop!.headers["cookie"]).toBeUndefined()
       expect(hop!.headers["x-keep"]).toBe("yes")
       expect(hop!.url).toBe("/store/x?sig=1")
+      // The Referer names the previous URL without its query (nor any user-info).
+      expect(hop!.headers["referer"]).toBe(`${registry.url}/v2/a/blobs/x`)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.scoped("credentials come back on a hop to the origin that earned them; relative Location; 303 → GET", () =>
@@ -269,6 +306,25 @@ describe("Timeouts", () => {
       expect(timeout._tag).toBe("NetworkTimeout")
       expect(timeout.message).toContain("(body)")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("a streamed upload that keeps moving is not cut by the headers timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/upload", [{ status: 201 }])
+      const http = yield* client(Timeouts.withTimeouts(
+        RegistryPolicy.make({
+          timeouts: { headers: Duration.millis(300), bodyIdle: Duration.millis(300) }
+        }).timeouts
+      ))
+      const slow = Stream.range(1, 10).pipe(
+        Stream.mapEffect(() => Effect.as(Effect.sleep("100 millis"), new Uint8Array(300)))
+      )
+      const response = yield* http.execute(
+        HttpClientRequest.put(`${server.url}/upload`).pipe(HttpClientRequest.bodyStream(slow, { contentLength: 3000 }))
+      )
+      expect(response.status).toBe(201)
+      expect((yield* server.requests)[0]!.bodyLength).toBe(3000)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("a slow but moving body is not cut, even when it takes longer than the idle timeout in all", () =>
     Effect.gen(function*() {

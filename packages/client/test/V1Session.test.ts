@@ -436,13 +436,19 @@ describe("V1Session more error rows (spec §4, §6)", () => {
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   type Route = { status?: number; body?: string; headers?: Record<string, string> }
+  const received: Array<string> = []
   const scripted = (answer: (url: string, method: string) => Route) =>
     Effect.acquireRelease(
       Effect.async<{ url: string; close: () => void }>((resume) => {
         const server = createServer((req, res) => {
-          const route = answer(req.url ?? "", req.method ?? "")
-          res.writeHead(route.status ?? 200, route.headers ?? {})
-          res.end(route.body ?? "")
+          const body: Array<Buffer> = []
+          req.on("data", (chunk: Buffer) => body.push(chunk))
+          req.on("end", () => {
+            received.push(`${req.method} ${req.url} ${Buffer.concat(body).toString("utf8")}`)
+            const route = answer(req.url ?? "", req.method ?? "")
+            res.writeHead(route.status ?? 200, route.headers ?? {})
+            res.end(route.body ?? "")
+          })
         })
         server.listen(0, "127.0.0.1", () =>
           resume(Effect.succeed({
@@ -453,7 +459,7 @@ describe("V1Session more error rows (spec §4, §6)", () => {
       (server) => Effect.sync(() => server.close())
     )
 
-  it.scoped("index PUT: a 3xx is followed with the same body, missing endpoints and a non-204 final PUT fail", () =>
+  it.scoped("index PUT: a 307 is followed with the same body, a 300 is refused, missing endpoints and a non-204 final PUT fail", () =>
     Effect.gen(function*() {
       let hops = 0
       const server = yield* scripted((url) => {
@@ -465,11 +471,18 @@ describe("V1Session more error rows (spec §4, §6)", () => {
           return { status: 200, headers: { "x-docker-endpoints": "reg.example:5000" } }
         }
         if (url === "/v1/repositories/no/endpoints/") return { status: 200 }
+        if (url === "/v1/repositories/multiple/choices/") return { status: 300, headers: { location: "/elsewhere" } }
         return { status: 500, body: "kaput" }
       })
       const v1 = yield* V1Session.make({ index: server.url })
-      const data = yield* v1.pushImageJsonIndex("me/app", [], false)
+      received.length = 0
+      const data = yield* v1.pushImageJsonIndex("me/app", [{ id: "a".repeat(64) }], false)
       expect(hops).toBe(1)
+      expect(received).toEqual([
+        `PUT /v1/repositories/me/app/ [{"id":"${"a".repeat(64)}"}]`,
+        `PUT /v1/repositories/me/app/moved [{"id":"${"a".repeat(64)}"}]`
+      ])
+      expect((yield* Effect.flip(v1.pushImageJsonIndex("multiple/choices", [], false)))._tag).toBe("UnexpectedResponse")
       expect(data.endpoints).toEqual(["http://reg.example:5000/v1/"])
       expect((yield* Effect.flip(v1.pushImageJsonIndex("no/endpoints", [], false)))._tag).toBe("MissingEndpoints")
       const final = yield* Effect.flip(v1.pushImageJsonIndex("me/app", [], true, ["http://reg/v1/"]))

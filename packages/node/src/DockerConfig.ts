@@ -367,11 +367,28 @@ const runHelper = (
     })
   )
 
-/** The first line of what a failed helper said, bounded, with `secret` (if any) blanked out. */
-const failureText = (output: HelperOutput, secret?: string): string => {
-  const said = (output.stdout.trim() || output.stderr.trim()).split("\n", 1)[0]!.slice(0, 200)
-  const shown = secret === undefined || secret === "" ? said : said.split(secret).join("<redacted>")
-  return `exited with code ${output.exitCode}${shown === "" ? "" : `: ${Errors.excerpt(shown)}`}`
+/** A `"Secret": "…"` (or `Password`, `Token`) field of some JSON text, however it is spaced. */
+const secretField = /("(?:secret|password|[a-z]*token)"\s*:\s*)"(?:[^"\\]|\\.)*"?/gi
+
+/**
+ * Why a helper failed: its exit code and the first line of its stderr, bounded, with the
+ * `secrets` and anything shaped like a secret field blanked out. Its stdout is never shown:
+ * a helper that printed its answer before failing would have the secret there.
+ */
+const failureText = (output: HelperOutput, secrets: ReadonlyArray<string>): string => {
+  let said = output.stderr.trim().split("\n", 1)[0]!
+  for (const secret of secrets) {
+    if (secret !== "") said = said.split(secret).join("<redacted>")
+  }
+  // Blanked before the cut, so that a secret cut in two is not shown in part.
+  said = said.replace(secretField, "$1\"<redacted>\"").slice(0, 200)
+  return `exited with code ${output.exitCode}${said === "" ? "" : `: ${Errors.excerpt(said)}`}`
+}
+
+/** The secret of a helper answer printed on stdout, if it printed one. */
+const printedSecrets = (stdout: string): ReadonlyArray<string> => {
+  const answer = decodeHelperAnswer(stdout)
+  return Either.isRight(answer) ? [Redacted.value(answer.right.Secret)] : []
 }
 
 /** Ask a helper; `None` when it has nothing for the server, a reason when it failed. */
@@ -384,7 +401,7 @@ const helperGet = (
     const output = yield* runHelper(runner, name, "get", serverAddress(host))
     if (output.exitCode !== 0) {
       if (output.stdout.trim() === credentialsNotFound) return Option.none()
-      return yield* Effect.fail(failureText(output))
+      return yield* Effect.fail(failureText(output, printedSecrets(output.stdout)))
     }
     const answer = decodeHelperAnswer(output.stdout)
     if (Either.isLeft(answer)) return yield* Effect.fail("printed something that is not a credentials JSON object")
@@ -451,7 +468,7 @@ const make = (
         const storeError = (reason: string) =>
           new Errors.CredentialsError({ operation: "store", source: helperCommand(name), reason })
         const output = yield* runHelper(runner, name, "store", input).pipe(Effect.mapError(storeError))
-        if (output.exitCode !== 0) return yield* storeError(failureText(output, secret))
+        if (output.exitCode !== 0) return yield* storeError(failureText(output, [secret]))
         yield* writeContents(fs, path, { ...current.raw, auths: { ...auths, [key]: {} } })
         return { _tag: "Helper", helper: helperCommand(name) } satisfies Stored
       }

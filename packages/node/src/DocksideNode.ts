@@ -11,10 +11,12 @@
  *
  * @since 0.1.0
  */
+import * as Distribution from "@dockside/client/Distribution"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
 import * as Timeouts from "@dockside/client/Timeouts"
 import * as V1Transport from "@dockside/client/V1Transport"
+import type * as V2Auth from "@dockside/client/V2Auth"
 import * as Errors from "@dockside/protocol/Errors"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -58,12 +60,82 @@ export interface Options {
   } | undefined
 }
 
-/** Is this host insecure: named (as `host` or `host:port`), or loopback when that counts? */
-export const isInsecure = (options: Options, hostname: string, port: string): boolean =>
-  (options.loopbackInsecure !== false && V1Transport.isLoopback(hostname)) ||
-  (options.insecureRegistries ?? []).some((name) => name === hostname || name === `${hostname}:${port}`)
+/** The default port of a scheme (`https`/`https:`, `http`/`http:`), as a string. */
+const defaultPort = (protocol: string): string | undefined => {
+  const scheme = protocol.toLowerCase().replace(/:$/, "")
+  return scheme === "https" ? "443" : scheme === "http" ? "80" : undefined
+}
 
-/** The undici dispatcher: a keep-alive pool per origin, proxies, CA files and per-host TLS. */
+/**
+ * The `host[:port]` of a request as a URL's `host` spells it: the port left out when it is
+ * empty or the scheme's default, an IPv6 address in brackets.
+ */
+const urlHost = (hostname: string, port: string, protocol: string): string => {
+  const name = hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname
+  return port === "" || port === defaultPort(protocol) ? name : `${name}:${port}`
+}
+
+/**
+ * Is this host insecure: named in `insecureRegistries` exactly as the request URL's `host`
+ * (`r.example` covers `https://r.example` but not `https://r.example:5000`, which needs
+ * `r.example:5000`), or loopback unless `loopbackInsecure` is false?
+ */
+export const isInsecure = (options: Options, hostname: string, port: string, protocol: string): boolean => {
+  if (options.loopbackInsecure !== false && V1Transport.isLoopback(hostname)) return true
+  const host = urlHost(hostname, port, protocol)
+  return (options.insecureRegistries ?? []).includes(host)
+}
+
+/**
+ * Sends each request to one of two dispatchers by its origin: `lax` (no TLS verification)
+ * for insecure hosts, `strict` for the others.
+ */
+class ByHost extends Undici.Dispatcher {
+  readonly #strict: Undici.Dispatcher
+  readonly #lax: Undici.Dispatcher
+  readonly #insecure: (url: URL) => boolean
+
+  constructor(strict: Undici.Dispatcher, lax: Undici.Dispatcher, insecure: (url: URL) => boolean) {
+    super()
+    this.#strict = strict
+    this.#lax = lax
+    this.#insecure = insecure
+  }
+
+  override dispatch(options: Undici.Dispatcher.DispatchOptions, handler: Undici.Dispatcher.DispatchHandler): boolean {
+    const insecure = options.origin !== undefined && this.#insecure(new URL(options.origin))
+    return (insecure ? this.#lax : this.#strict).dispatch(options, handler)
+  }
+
+  override close(): Promise<void>
+  override close(callback: () => void): void
+  override close(callback?: () => void): Promise<void> | void {
+    const done = Promise.all([this.#strict.close(), this.#lax.close()]).then(() => undefined)
+    if (callback === undefined) return done
+    void done.then(callback, callback)
+  }
+
+  override destroy(): Promise<void>
+  override destroy(error: Error | null): Promise<void>
+  override destroy(callback: () => void): void
+  override destroy(error: Error | null, callback: () => void): void
+  override destroy(first?: Error | null | (() => void), second?: () => void): Promise<void> | void {
+    const error = typeof first === "function" || first === undefined ? null : first
+    const callback = typeof first === "function" ? first : second
+    const done = Promise.all([this.#strict.destroy(error), this.#lax.destroy(error)]).then(() => undefined)
+    if (callback === undefined) return done
+    void done.then(callback, callback)
+  }
+}
+
+/**
+ * The undici dispatcher: a keep-alive pool per origin, proxies, CA files and per-host TLS.
+ *
+ * Two dispatchers are built, one verifying certificates (system roots plus the CA files)
+ * and one not, and {@link ByHost} picks one per request. Behind a proxy the origin's TLS is
+ * set by `requestTls` (the `connect` options only serve the hosts that go direct), and the
+ * proxy's own by `proxyTls`, which always verifies.
+ */
 const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Errors.InvalidArgument, never> =>
   Effect.gen(function*() {
     const ca: Array<string> = []
@@ -78,14 +150,12 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
       }
       ca.push(pem)
     }
-    const strict = Undici.buildConnector({
+    const strictTls: Undici.buildConnector.BuildOptions = {
       timeout: 30_000,
       // Extra authorities are added to Node's bundled roots, not instead of them.
       ...(ca.length > 0 ? { ca: [...tls.rootCertificates, ...ca] } : {})
-    })
-    const lax = Undici.buildConnector({ timeout: 30_000, rejectUnauthorized: false })
-    const connect: Undici.buildConnector.connector = (opts, callback) =>
-      (isInsecure(options, opts.hostname, opts.port) ? lax : strict)(opts, callback)
+    }
+    const laxTls: Undici.buildConnector.BuildOptions = { timeout: 30_000, rejectUnauthorized: false }
     const pool = {
       connections: options.connections ?? 8,
       keepAliveTimeout: 30_000,
@@ -95,15 +165,23 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
     }
     const proxy = options.proxy
     const proxied = proxy !== undefined && (proxy.httpProxy !== undefined || proxy.httpsProxy !== undefined)
-    return proxied
-      ? new Undici.EnvHttpProxyAgent({
-        ...pool,
-        connect,
-        ...(proxy.httpProxy === undefined ? {} : { httpProxy: proxy.httpProxy }),
-        ...(proxy.httpsProxy === undefined ? {} : { httpsProxy: proxy.httpsProxy }),
-        ...(proxy.noProxy === undefined ? {} : { noProxy: proxy.noProxy })
-      })
-      : new Undici.Agent({ ...pool, connect })
+    const build = (origin: Undici.buildConnector.BuildOptions): Undici.Dispatcher =>
+      proxied
+        ? new Undici.EnvHttpProxyAgent({
+          ...pool,
+          connect: origin,
+          requestTls: origin,
+          proxyTls: strictTls,
+          ...(proxy.httpProxy === undefined ? {} : { httpProxy: proxy.httpProxy }),
+          ...(proxy.httpsProxy === undefined ? {} : { httpsProxy: proxy.httpsProxy }),
+          ...(proxy.noProxy === undefined ? {} : { noProxy: proxy.noProxy })
+        })
+        : new Undici.Agent({ ...pool, connect: origin })
+    return new ByHost(
+      build(strictTls),
+      build(laxTls),
+      (url) => isInsecure(options, url.hostname, url.port, url.protocol)
+    )
   })
 
 /** The HttpClient of the runtime, without the policies. */
@@ -188,3 +266,24 @@ export const optionsFromEnv: Config.Config<Options> = Config.all({
     noProxy: Option.getOrUndefined(env.noProxy)
   }
 })))
+
+/**
+ * The v2 client with credentials from the Docker config (warnings, such as a failing
+ * credential helper, are logged and the registry is used anonymously).
+ */
+export const distribution = (
+  options: Distribution.Options = {}
+): Effect.Effect<Distribution.Service, never, HttpClient.HttpClient | DockerConfig.DockerConfig> =>
+  Effect.gen(function*() {
+    const config = yield* DockerConfig.DockerConfig
+    const credentials: V2Auth.CredentialsLookup = (registry) =>
+      Effect.flatMap(
+        config.lookup(registry),
+        (found) =>
+          Effect.as(
+            Effect.forEach(found.warnings, (warning) => Effect.logWarning(warning), { discard: true }),
+            found.auth
+          )
+      )
+    return yield* Distribution.make({ credentials, ...options })
+  })

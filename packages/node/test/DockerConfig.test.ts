@@ -22,7 +22,9 @@ const secrets = [
   "refresh-secret-6",
   "new-password-7",
   "c2VjcmV0LWluLWJhZC1qc29u",
-  "98765432"
+  "98765432",
+  "TOPSECRET",
+  "ALSOSECRET"
 ]
 
 const expectNoSecret = (value: unknown): void => {
@@ -76,7 +78,17 @@ esac`
   )
   script("other", `read -r server; printf '{"ServerURL":"%s","Username":"other","Secret":"helper-secret-5"}' "$server"`)
   script("fail", `cat > /dev/null; echo "error talking to the keychain" >&2; exit 1`)
-  script("echo", `cat; exit 1`)
+  // Echoes what it was fed (the secret) on stdout and stderr before failing.
+  script("echo", `input=$(cat); echo "$input"; echo "$input" >&2; exit 1`)
+  // Prints a whole answer, then fails: stdout must never reach a warning.
+  script(
+    "leaky",
+    `cat > /dev/null; printf '{"ServerURL":"x","Username":"u","Secret":"TOPSECRET"}\\n'; echo "broken pipe" >&2; exit 1`
+  )
+  script(
+    "leakyerr",
+    `cat > /dev/null; printf '{"ServerURL":"x","Username":"u","Secret":"TOPSECRET"}'; echo "got TOPSECRET, {\\"Token\\": \\"ALSOSECRET\\"}" >&2; exit 1`
+  )
   script("hang", `sleep 30`)
   script("garbage", `echo "hub-secret-4 this is not json"`)
   const options: DockerConfig.LoadOptions = {
@@ -278,6 +290,28 @@ describe("DockerConfig", () => {
         expect(anonymous.warnings[0]).toContain("continuing without credentials")
         expectNoSecret([withFile.warnings, anonymous])
       }
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("a helper that prints its answer and then fails: the warning shows stderr, never stdout", () =>
+    Effect.gen(function*() {
+      const work = yield* tempDir
+      const { options } = helpers(work)
+      for (const helper of ["leaky", "leakyerr"]) {
+        const folder = join(work, helper)
+        writeConfig(folder, { credHelpers: { "registry.example.com": helper } })
+        const found = yield* lookup({ ...options, folder }, "registry.example.com")
+        expect(Option.isNone(found.auth)).toBe(true)
+        expect(found.warnings).toHaveLength(1)
+        expect(found.warnings[0]).toContain("exited with code 1")
+        expect(found.warnings[0]).not.toContain("TOPSECRET")
+        expect(found.warnings[0]).not.toContain("ServerURL")
+        expectNoSecret(found)
+      }
+      const leaky = yield* lookup({ ...options, folder: join(work, "leaky") }, "registry.example.com")
+      expect(leaky.warnings[0]).toContain("exited with code 1: broken pipe")
+      const leakyErr = yield* lookup({ ...options, folder: join(work, "leakyerr") }, "registry.example.com")
+      expect(leakyErr.warnings[0]).toContain("got <redacted>")
+      expect(leakyErr.warnings[0]).toContain(`"Token": "<redacted>"`)
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scopedLive("writeAuth: base64 auth, existing key spelling reused, other keys kept, mode 0600", () =>

@@ -56,6 +56,31 @@ const httpsServer = Effect.gen(function*() {
   return { url: `https://127.0.0.1:${port}`, ca: join(dir, "cert.pem"), dir }
 })
 
+/** A CONNECT proxy on 127.0.0.1 that records the targets it tunnels to. */
+const connectProxy = Effect.gen(function*() {
+  const tunnels: Array<string> = []
+  const proxy = createHttpServer()
+  proxy.on("connect", (request: IncomingMessage, client: Duplex, head: Buffer) => {
+    tunnels.push(request.url ?? "")
+    const [host, port] = (request.url ?? "").split(":")
+    const upstream = connect(Number(port), host!, () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
+      upstream.write(head)
+      upstream.pipe(client)
+      client.pipe(upstream)
+    })
+    upstream.on("error", () => client.destroy())
+    client.on("error", () => upstream.destroy())
+  })
+  const port = yield* Effect.acquireRelease(
+    Effect.async<number>((resume) =>
+      void proxy.listen(0, "127.0.0.1", () => resume(Effect.succeed((proxy.address() as { port: number }).port)))
+    ),
+    () => Effect.sync(() => proxy.close())
+  )
+  return { port, tunnels }
+})
+
 const get = (url: string) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => Effect.flatMap(client.get(url), (response) => response.text))
 
@@ -112,26 +137,7 @@ describe("DocksideNode.layer", () => {
     Effect.gen(function*() {
       const target = yield* FaultServer.make()
       yield* target.respond("/x", [{ status: 200, body: "hello" }])
-      const tunnels: Array<string> = []
-      const proxy = createHttpServer()
-      proxy.on("connect", (request: IncomingMessage, client: Duplex, head: Buffer) => {
-        tunnels.push(request.url ?? "")
-        const [host, port] = (request.url ?? "").split(":")
-        const upstream = connect(Number(port), host!, () => {
-          client.write("HTTP/1.1 200 Connection Established\r\n\r\n")
-          upstream.write(head)
-          upstream.pipe(client)
-          client.pipe(upstream)
-        })
-        upstream.on("error", () => client.destroy())
-        client.on("error", () => upstream.destroy())
-      })
-      const proxyPort = yield* Effect.acquireRelease(
-        Effect.async<number>((resume) =>
-          void proxy.listen(0, "127.0.0.1", () => resume(Effect.succeed((proxy.address() as { port: number }).port)))
-        ),
-        () => Effect.sync(() => proxy.close())
-      )
+      const { port: proxyPort, tunnels } = yield* connectProxy
       const proxied = DocksideNode.layer({
         proxy: { httpProxy: `http://127.0.0.1:${proxyPort}`, noProxy: "nothing.example" }
       })
@@ -140,6 +146,39 @@ describe("DocksideNode.layer", () => {
       const bypass = DocksideNode.layer({ proxy: { httpProxy: `http://127.0.0.1:${proxyPort}`, noProxy: "127.0.0.1" } })
       expect(yield* get(`${target.url}/x`).pipe(Effect.provide(bypass))).toBe("hello")
       expect(tunnels).toEqual([target.host])
+    }).pipe(Effect.scoped))
+
+  it.live("proxies: through a CONNECT proxy, CA files and insecure hosts still decide the origin's TLS", () =>
+    Effect.gen(function*() {
+      const server = yield* httpsServer
+      const { port: proxyPort, tunnels } = yield* connectProxy
+      const host = new URL(server.url).host
+      const through = (options: DocksideNode.Options) =>
+        DocksideNode.layer({ ...options, proxy: { httpsProxy: `http://127.0.0.1:${proxyPort}` } })
+
+      const withCa = through({ loopbackInsecure: false, caFiles: [server.ca] })
+      expect(yield* get(server.url).pipe(Effect.provide(withCa))).toBe("secure hello")
+      expect(tunnels).toEqual([host])
+
+      const certificateError = (layer: ReturnType<typeof through>) =>
+        Effect.gen(function*() {
+          const refused = yield* get(server.url).pipe(Effect.provide(layer), Effect.flip)
+          if (refused._tag !== "RequestError" && refused._tag !== "ResponseError") throw refused
+          const typed = HttpErrors.fromHttpClientError(refused.request, refused)
+          expect(typed._tag).toBe("ConnectionFailed")
+          expect(typed.message).toMatch(/self[- ]signed|certificate/i)
+        })
+      yield* certificateError(through({ loopbackInsecure: false }))
+      expect(tunnels).toEqual([host, host])
+
+      const named = through({ loopbackInsecure: false, insecureRegistries: [host] })
+      expect(yield* get(server.url).pipe(Effect.provide(named))).toBe("secure hello")
+      expect(yield* get(server.url).pipe(Effect.provide(through({})))).toBe("secure hello")
+      expect(tunnels).toEqual([host, host, host, host])
+
+      // A name without the port does not cover the host on another port.
+      const unported = through({ loopbackInsecure: false, insecureRegistries: ["127.0.0.1"] })
+      yield* certificateError(unported)
     }).pipe(Effect.scoped))
 
   it.effect("options from the environment; invalid values are typed errors naming the variable", () =>
@@ -168,11 +207,25 @@ describe("DocksideNode.layer", () => {
       expect(RegistryPolicy.make(options.policy ?? {}).retry.attempts).toBe(3)
     }))
 
-  it("isInsecure: loopback by default, named hosts with or without port", () => {
-    expect(DocksideNode.isInsecure({}, "127.0.0.1", "5000")).toBe(true)
-    expect(DocksideNode.isInsecure({ loopbackInsecure: false }, "127.0.0.1", "5000")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "5000")).toBe(true)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "443")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "443")).toBe(true)
+  it("isInsecure: loopback by default, named hosts matched exactly as the URL's host", () => {
+    expect(DocksideNode.isInsecure({}, "127.0.0.1", "5000", "https:")).toBe(true)
+    expect(DocksideNode.isInsecure({}, "[::1]", "", "https:")).toBe(true)
+    expect(DocksideNode.isInsecure({ loopbackInsecure: false }, "127.0.0.1", "5000", "https:")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "5000", "https:")).toBe(
+      true
+    )
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "443", "https:")).toBe(
+      false
+    )
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "443", "https:")).toBe(true)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "", "https:")).toBe(true)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "80", "http:")).toBe(true)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "5000", "https:")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "80", "https:")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:443"] }, "r.example", "443", "https:")).toBe(false)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["[fd00::1]:5000"] }, "fd00::1", "5000", "https")).toBe(true)
+    expect(DocksideNode.isInsecure({ insecureRegistries: ["[fd00::1]:5000"] }, "[fd00::1]", "5000", "https:")).toBe(
+      true
+    )
   })
 })

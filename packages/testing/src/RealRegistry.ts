@@ -9,12 +9,14 @@
  * finds it in each token's `x5c` header. See {@link TokenRequest} for what it grants.
  *
  * Everything is undone when the scope closes: the registry gets `SIGTERM`, then `SIGKILL` if it
- * has not exited within 2 s, the token server stops, and the temporary folder is removed. A
- * process `exit` hook kills registries whose scope never closed. Nothing here waits on
+ * has not exited within 2 s, the token server stops, and the temporary folder is removed. The
+ * registry runs with a parent-death signal (`setpriv --pdeathsig SIGKILL`), so it dies with the
+ * process that started it even when that scope never closes. Nothing here waits on
  * Effect's clock (only real timers), so it also serves `TestClock`-driven tests.
  *
- * Missing tools (`docker-registry`, `htpasswd` for basic auth, `openssl` for token auth) are
- * installed with `apt-get` when running as root, else {@link StartError} names the command.
+ * Missing tools (`docker-registry`, `setpriv`, `htpasswd` for basic auth, `openssl` for token
+ * auth) are installed with `apt-get` when running as root, else {@link StartError} names the
+ * command to run; {@link ensureTools} does that up front.
  *
  * @since 0.1.0
  */
@@ -54,8 +56,10 @@ export interface Options {
 
 /** One grant of a token, as in the JWT's `access` claim. */
 export interface Access {
-  /** `repository`, `registry`, … (a `(class)` suffix of the scope is dropped). */
+  /** `repository`, `registry`, … */
   readonly type: string
+  /** The scope type's `(class)` suffix, e.g. `plugin` of `repository(plugin):…`. */
+  readonly class?: string
   readonly name: string
   readonly actions: ReadonlyArray<string>
 }
@@ -103,7 +107,7 @@ export interface Service {
   /** Forget the logged token requests. */
   readonly clearTokenRequests: Effect.Effect<void>
   /**
-   * Answer the next `count` token requests (any route) with `status` (default 503) and an
+   * Answer the next `count` `GET`/`POST /token` requests with `status` (default 503) and an
    * error body. Does nothing without token auth.
    */
   readonly failTokenRequests: (count: number, status?: number) => Effect.Effect<void, Errors.InvalidArgument>
@@ -209,11 +213,15 @@ const which = (binary: string): Effect.Effect<string | undefined> =>
     return undefined
   })
 
-/** apt-get runs one at a time, whatever the number of registries starting at once. */
+/** apt-get runs one at a time in this process, whatever the number of registries starting at once. */
 const installLock = Effect.unsafeMakeSemaphore(1)
 
+/** `apt-get` that waits (up to 2 min) for the dpkg lock held by another test worker, never asks. */
+const aptGet = (args: ReadonlyArray<string>): Effect.Effect<RunResult, StartError> =>
+  run("apt-get", ["-o", "DPkg::Lock::Timeout=120", ...args], { DEBIAN_FRONTEND: "noninteractive" })
+
 const aptInstall = (pkg: string): Effect.Effect<RunResult, StartError> =>
-  run("apt-get", ["install", "-y", "--no-install-recommends", pkg], { DEBIAN_FRONTEND: "noninteractive" })
+  aptGet(["install", "-y", "--no-install-recommends", pkg])
 
 /**
  * The full path of `binary`, from Debian package `pkg`: found on `PATH`, or installed with
@@ -230,7 +238,7 @@ const ensureTool = Effect.fn("RealRegistry.ensureTool")(function*(binary: string
     if (again !== undefined) return again
     let result = yield* aptInstall(pkg)
     if (result.code !== 0) {
-      yield* run("apt-get", ["update"], { DEBIAN_FRONTEND: "noninteractive" })
+      yield* aptGet(["update"])
       result = yield* aptInstall(pkg)
     }
     const installed = yield* which(binary)
@@ -242,6 +250,27 @@ const ensureTool = Effect.fn("RealRegistry.ensureTool")(function*(binary: string
     })
   }))
 })
+
+/** `docker-registry`'s full path (found or installed). */
+const registryTool = ensureTool("docker-registry", "docker-registry", installCommand)
+
+/** `setpriv`'s full path (found or installed). */
+const setprivTool = ensureTool("setpriv", "util-linux", "sudo apt-get install util-linux")
+
+/** `htpasswd`'s full path (found or installed), for basic auth. */
+const htpasswdTool = ensureTool("htpasswd", "apache2-utils", installCommand)
+
+/** `openssl`'s full path (found or installed), for token auth. */
+const opensslTool = ensureTool("openssl", "openssl", "sudo apt-get install openssl")
+
+/**
+ * Find every tool a registry may need (`docker-registry`, `setpriv`, `htpasswd`, `openssl`) and,
+ * as root, install the missing ones with `apt-get`. {@link make} does this itself for what it
+ * needs; a test setup can do it first, under a timeout long enough for `apt-get`.
+ */
+export const ensureTools: Effect.Effect<void, StartError> = Effect.asVoid(
+  Effect.all([registryTool, setprivTool, htpasswdTool, opensslTool])
+)
 
 /** A temporary folder, removed with everything in it when the scope closes. */
 const tempFolder: Effect.Effect<string, StartError, Scope.Scope> = Effect.acquireRelease(
@@ -266,7 +295,7 @@ const yaml = (value: string): string => JSON.stringify(value)
 
 const htpasswdConfig = Effect.fn("RealRegistry.htpasswdConfig")(
   function*(folder: string, users: ReadonlyArray<User>) {
-    const htpasswd = yield* ensureTool("htpasswd", "apache2-utils", installCommand)
+    const htpasswd = yield* htpasswdTool
     const lines = yield* Effect.forEach(users, (user) => runChecked(htpasswd, ["-Bbn", user.username, user.password]))
     const file = Path.join(folder, "htpasswd")
     yield* writeFile(file, lines.map((line) => `${line.trim()}\n`).join(""))
@@ -276,7 +305,7 @@ const htpasswdConfig = Effect.fn("RealRegistry.htpasswdConfig")(
 
 /** An RSA key and a self-signed certificate (1 day) for signing tokens. */
 const signingKey = Effect.fn("RealRegistry.signingKey")(function*(folder: string) {
-  const openssl = yield* ensureTool("openssl", "openssl", "sudo apt-get install openssl")
+  const openssl = yield* opensslTool
   const keyPath = Path.join(folder, "token.key")
   const certificatePath = Path.join(folder, "token.crt")
   yield* runChecked(openssl, [
@@ -328,22 +357,24 @@ const close = (node: Http.Server): Effect.Effect<void> =>
   })
 
 /** Start the token server; its state (log, knobs) and the registry's `auth` section. */
-const tokenServer = Effect.fn("RealRegistry.tokenServer")(function*(folder: string, users: ReadonlyArray<User>) {
-  const key = yield* signingKey(folder)
-  const state = TokenServer.makeState({ service, issuer, users, ...key })
-  const node = Http.createServer(TokenServer.handler(state))
-  const port = yield* Effect.acquireRelease(listen(node), () => close(node))
-  const tokenUrl = `http://127.0.0.1:${port}/token`
-  const config: AuthConfig = [
-    "auth:",
-    "  token:",
-    `    realm: ${yaml(tokenUrl)}`,
-    `    service: ${yaml(service)}`,
-    `    issuer: ${yaml(issuer)}`,
-    `    rootcertbundle: ${yaml(key.certificatePath)}`
-  ]
-  return { state, tokenUrl, config }
-})
+const tokenServer = Effect.fn("RealRegistry.tokenServer")(
+  function*(folder: string, users: ReadonlyArray<User>) {
+    const key = yield* signingKey(folder)
+    const state = TokenServer.makeState({ service, issuer, users, ...key })
+    const node = Http.createServer(TokenServer.handler(state))
+    const port = yield* Effect.acquireRelease(listen(node), () => close(node))
+    const tokenUrl = `http://127.0.0.1:${port}/token`
+    const config: AuthConfig = [
+      "auth:",
+      "  token:",
+      `    realm: ${yaml(tokenUrl)}`,
+      `    service: ${yaml(service)}`,
+      `    issuer: ${yaml(issuer)}`,
+      `    rootcertbundle: ${yaml(key.certificatePath)}`
+    ]
+    return { state, tokenUrl, config }
+  }
+)
 
 /** A port that was free a moment ago (bound to port 0, then closed). */
 const freePort: Effect.Effect<number, StartError> = Effect.async<number, StartError>((resume) => {
@@ -396,22 +427,16 @@ interface Child {
   readonly exited: Promise<void>
 }
 
-/** Registries not stopped yet: the process `exit` hook kills them. */
-const live = new Set<ChildProcess.ChildProcess>()
-let exitHookInstalled = false
-
-const installExitHook = (): void => {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.once("exit", () => {
-    for (const child of live) child.kill("SIGKILL")
-  })
-}
-
-const spawnRegistry = (binary: string, configPath: string): Effect.Effect<Child> =>
+/**
+ * Spawn `docker-registry serve configPath` through `setpriv --pdeathsig SIGKILL` (which execs it
+ * in place, so the pid is the registry's): the kernel kills the registry when this process dies
+ * without closing the scope, e.g. a test worker killed by the runner.
+ */
+const spawnRegistry = (setpriv: string, binary: string, configPath: string): Effect.Effect<Child> =>
   Effect.sync(() => {
-    installExitHook()
-    const registry = ChildProcess.spawn(binary, ["serve", configPath], { stdio: ["ignore", "ignore", "pipe"] })
+    const registry = ChildProcess.spawn(setpriv, ["--pdeathsig", "SIGKILL", "--", binary, "serve", configPath], {
+      stdio: ["ignore", "ignore", "pipe"]
+    })
     let markExited: () => void = () => undefined
     const child: Child = {
       process: registry,
@@ -421,29 +446,40 @@ const spawnRegistry = (binary: string, configPath: string): Effect.Effect<Child>
         markExited = resolve
       })
     }
-    live.add(registry)
     registry.stderr!.setEncoding("utf8").on("data", (text: string) => {
       child.stderr = (child.stderr + text).slice(-stderrLimit)
     })
     registry.once("error", (error) => {
       child.exit ??= { code: null, signal: null, error: error.message }
-      live.delete(registry)
       markExited()
     })
     registry.once("exit", (code, signal) => {
       child.exit ??= { code, signal }
-      live.delete(registry)
       markExited()
     })
     return child
   })
 
-/** Wait for the process to exit, at most `millis` ms; whether it did. */
+/**
+ * Wait for the process to exit, at most `millis` ms; whether it did. One callback-based wait,
+ * not a race of two effects: finalizers are uninterruptible, so a race could not cut the loser short.
+ */
 const awaitExit = (child: Child, millis: number): Effect.Effect<boolean> =>
-  Effect.raceFirst(
-    Effect.as(Effect.promise(() => child.exited), true),
-    Effect.as(sleep(millis), false)
-  )
+  Effect.async<boolean>((resume) => {
+    let settled = false
+    const settle = (exited: boolean): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(Effect.succeed(exited))
+    }
+    const timer = setTimeout(() => settle(false), millis)
+    void child.exited.then(() => settle(true))
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+    })
+  })
 
 /** `SIGTERM`, then `SIGKILL` after {@link stopGraceMillis}; returns once the process is gone. */
 const stop = (child: Child): Effect.Effect<void> =>
@@ -455,12 +491,15 @@ const stop = (child: Child): Effect.Effect<void> =>
     yield* awaitExit(child, stopGraceMillis)
   })
 
-/** Any HTTP answer to `GET url` within 1 s. */
-const answers = (url: string): Effect.Effect<boolean> =>
+/**
+ * Whether `GET url` gets a registry's answer (any status, with `Docker-Distribution-Api-Version`)
+ * within 1 s: another server that took the port meanwhile does not count.
+ */
+const registryAnswers = (url: string): Effect.Effect<boolean> =>
   Effect.async<boolean>((resume) => {
     const request = Http.get(url, { agent: false, timeout: 1_000 }, (response) => {
       response.resume()
-      resume(Effect.succeed(true))
+      resume(Effect.succeed(response.headers["docker-distribution-api-version"] !== undefined))
     })
     request.once("timeout", () => request.destroy())
     request.once("error", () => resume(Effect.succeed(false)))
@@ -482,7 +521,7 @@ const awaitReady = (child: Child, url: string): Effect.Effect<void, StartError> 
     const deadline = Date.now() + startTimeoutMillis
     while (true) {
       if (child.exit !== undefined) return yield* new StartError({ reason: describeExit(child) })
-      if (yield* answers(`${url}/v2/`)) return
+      if (yield* registryAnswers(`${url}/v2/`)) return
       if (Date.now() > deadline) {
         return yield* new StartError({
           reason: `docker-registry did not answer GET ${url}/v2/ within ${startTimeoutMillis / 1000} s; stderr: ${
@@ -494,14 +533,20 @@ const awaitReady = (child: Child, url: string): Effect.Effect<void, StartError> 
     }
   })
 
+/** Full paths of the binaries that run the registry. */
+interface Tools {
+  readonly registry: string
+  readonly setpriv: string
+}
+
 /** Start the registry on a free port (another one if it was taken meanwhile) and wait until it answers. */
 const startRegistry = Effect.fn("RealRegistry.startRegistry")(
-  function*(binary: string, folder: string, config: (port: number) => string) {
+  function*(tools: Tools, folder: string, config: (port: number) => string) {
     const configPath = Path.join(folder, "config.yml")
     for (let attempt = 1;; attempt++) {
       const port = yield* freePort
       yield* writeFile(configPath, config(port))
-      const child = yield* Effect.acquireRelease(spawnRegistry(binary, configPath), stop)
+      const child = yield* Effect.acquireRelease(spawnRegistry(tools.setpriv, tools.registry, configPath), stop)
       const url = `http://127.0.0.1:${port}`
       const ready = yield* awaitReady(child, url).pipe(
         Effect.onError(() => stop(child)),
@@ -534,13 +579,13 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
   const auth = options.auth ?? "none"
   const users = options.users ?? [defaultUser]
   yield* checkUsers(users)
-  const binary = yield* ensureTool("docker-registry", "docker-registry", installCommand)
+  const tools: Tools = { registry: yield* registryTool, setpriv: yield* setprivTool }
   const folder = yield* tempFolder
   const storage = Path.join(folder, "storage")
   const token = auth === "token" ? yield* tokenServer(folder, users) : undefined
   const authConfig = auth === "basic" ? yield* htpasswdConfig(folder, users) : token?.config ?? []
   const { child, port } = yield* startRegistry(
-    binary,
+    tools,
     folder,
     (port) => registryConfig(port, storage, options.deleteEnabled ?? true, authConfig)
   )

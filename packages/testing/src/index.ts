@@ -10,3 +10,7 @@ export * as FaultServer from "./FaultServer.js"
  * @since 0.1.0
  */
 export * as RealRegistry from "./RealRegistry.js"
+/**
+ * @since 0.1.0
+ */
+export * as V2Registry from "./V2Registry.js"

@@ -6,8 +6,8 @@
  *
  * Grants: a known user (right password, or a refresh token issued to them) gets every action
  * asked for; anyone else without credentials gets `pull` on the repositories asked for and
- * nothing else; wrong credentials get 401. Every request is logged, and the fault knobs
- * (fail the next requests, answer slowly) apply to every request.
+ * nothing else; wrong credentials get 401. Every request is logged; the fault knobs fail the
+ * next `GET`/`POST /token` requests and delay every answer.
  *
  * @internal
  */
@@ -75,16 +75,25 @@ const signToken = (state: State, subject: string, access: ReadonlyArray<Access>)
 }
 
 /**
- * `type:name:actions` (the name may hold colons, e.g. a registry host with a port, and the
- * type a class in parentheses, which is dropped); `undefined` when malformed.
+ * `type:name:actions` or `type(class):name:actions` (the name may hold colons, e.g. a registry
+ * host with a port); `undefined` when malformed.
  */
 const parseScope = (scope: string): Access | undefined => {
   const first = scope.indexOf(":")
   const last = scope.lastIndexOf(":")
   if (first <= 0 || last <= first + 1) return undefined
+  const typed = /^([^(]+)(?:\(([^)]*)\))?$/.exec(scope.slice(0, first))
+  if (typed === null) return undefined
   const actions = scope.slice(last + 1).split(",").filter((action) => action !== "")
-  return { type: scope.slice(0, first).replace(/\(.*\)$/, ""), name: scope.slice(first + 1, last), actions }
+  const name = scope.slice(first + 1, last)
+  return typed[2] === undefined
+    ? { type: typed[1], name, actions }
+    : { type: typed[1], class: typed[2], name, actions }
 }
+
+/** A grant back in scope form. */
+const scopeOf = (access: Access): string =>
+  `${access.type}${access.class === undefined ? "" : `(${access.class})`}:${access.name}:${access.actions.join(",")}`
 
 /** What `username` (undefined: anonymous) gets for the scopes asked. */
 const grant = (username: string | undefined, scopes: ReadonlyArray<string>): ReadonlyArray<Access> =>
@@ -92,9 +101,7 @@ const grant = (username: string | undefined, scopes: ReadonlyArray<string>): Rea
     const access = parseScope(scope)
     if (access === undefined) return []
     if (username !== undefined) return [access]
-    return access.type === "repository" && access.actions.includes("pull")
-      ? [{ type: access.type, name: access.name, actions: ["pull"] }]
-      : []
+    return access.type === "repository" && access.actions.includes("pull") ? [{ ...access, actions: ["pull"] }] : []
   })
 
 /** Every `scope` value, each split on spaces (the OAuth2 form joins scopes with spaces). */
@@ -128,7 +135,14 @@ const refuse = (status: number, body: unknown, username: string | undefined): An
 const unknownService = (state: State, service: string | undefined): boolean =>
   service !== undefined && service !== state.service
 
-/** `GET /token`: Docker's token protocol. */
+/** A new refresh token for `username`, good until the server stops. */
+const issueRefreshToken = (state: State, username: string): string => {
+  const token = randomBytes(24).toString("base64url")
+  state.refreshTokens.set(token, username)
+  return token
+}
+
+/** `GET /token`: Docker's token protocol; `offline_token=true` adds a refresh token for a user. */
 const answerGet = (
   state: State,
   params: URLSearchParams,
@@ -153,12 +167,6 @@ const answerGet = (
     username,
     granted
   }
-}
-
-const issueRefreshToken = (state: State, username: string): string => {
-  const token = randomBytes(24).toString("base64url")
-  state.refreshTokens.set(token, username)
-  return token
 }
 
 /** `POST /token`: the OAuth2 password and refresh-token grants. */
@@ -193,7 +201,7 @@ const answerPost = (state: State, form: URLSearchParams): Answer => {
       refresh_token: refreshToken,
       expires_in: expiresIn,
       issued_at: new Date().toISOString(),
-      scope: granted.map((access) => `${access.type}:${access.name}:${access.actions.join(",")}`).join(" ")
+      scope: granted.map(scopeOf).join(" ")
     },
     username,
     granted

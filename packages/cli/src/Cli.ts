@@ -12,14 +12,15 @@ import * as Effect from "effect/Effect"
 import * as TarSumCommand from "./TarSumCommand.js"
 import * as UsageText from "./UsageText.js"
 import * as V1Command from "./V1Command.js"
+import * as V2Command from "./V2Command.js"
 
 /** The root command. */
 export const command = Command.make("dockside").pipe(
   Command.withDescription("A container-registry client for Effect applications."),
-  Command.withSubcommands([TarSumCommand.command, V1Command.command])
+  Command.withSubcommands([...V2Command.commands, TarSumCommand.command, V1Command.command])
 )
 
-const usage = [UsageText.command(Command.getUsage(TarSumCommand.command)), V1Command.usage]
+const usage = [...V2Command.usage, UsageText.command(Command.getUsage(TarSumCommand.command)), V1Command.usage]
 
 const cli = Command.run(command, { name: "dockside", version: "0.1.0" })
 

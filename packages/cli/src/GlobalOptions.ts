@@ -1,7 +1,8 @@
 /**
  * The options every `dockside` command takes (`--retries`, `--timeout`,
  * `--insecure-registry`, `--ca-file`, `--config`, `--verbose`) and the runtime they build:
- * `DocksideNode.layer` with those settings, and a progress printer on standard error.
+ * `DocksideNode.layer` with those settings, and a progress printer on standard error (the
+ * default one, or the one a command chooses with {@link provideWith}).
  *
  * @since 0.1.0
  */
@@ -18,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Output from "./Output.js"
+import * as ProgressDisplay from "./ProgressDisplay.js"
 
 const units: Readonly<Record<string, (n: number) => Duration.Duration>> = {
   ms: Duration.millis,
@@ -93,44 +95,29 @@ export interface Global {
 
 /** One line per finished image, and with `--verbose` what the policies did. */
 const render = (verbose: boolean) => (event: Progress.Event): Effect.Effect<void> => {
-  switch (event._tag) {
-    case "Done": {
-      const words = { pushed: "Pushed", pulled: "Pull complete", skipped: "Already exists", mounted: "Mounted" }
-      return Console.error(`${Output.shortId(event.id)}: ${words[event.action]}`)
-    }
-    case "Retrying":
-      return verbose
-        ? Console.error(
-          `retrying ${event.method} ${event.url} in ${Duration.format(event.delay)} (attempt ${event.attempt} got ${
-            event.status === 0 ? event.reason : `HTTP ${event.status}`
-          })`
-        )
-        : Effect.void
-    case "Redirected":
-      return verbose
-        ? Console.error(`redirected ${event.method} ${event.from} -> ${event.to} (${event.status})`)
-        : Effect.void
-    case "Resumed":
-      return verbose ? Console.error(`resuming ${event.url} at byte ${event.offset}`) : Effect.void
-    default:
-      return Effect.void
+  if (event._tag === "Done") {
+    const words = { pushed: "Pushed", pulled: "Pull complete", skipped: "Already exists", mounted: "Mounted" }
+    return Console.error(`${Output.shortId(event.id)}: ${words[event.action]}`)
   }
+  const line = verbose ? ProgressDisplay.policyLine(event) : undefined
+  return line === undefined ? Effect.void : Console.error(line)
 }
 
-/** The runtime of a command: `DocksideNode.layer` from the global options, and the progress printer. */
+/** The runtime of a command without a progress printer: `DocksideNode.layer` from the global options. */
+export const runtime = (global: Global) =>
+  DocksideNode.layer({
+    policy: {
+      retry: { attempts: Option.getOrUndefined(global.retries) },
+      timeouts: { headers: Option.getOrUndefined(global.timeout), bodyIdle: Option.getOrUndefined(global.timeout) }
+    },
+    insecureRegistries: global.insecureRegistries,
+    caFiles: global.caFiles,
+    dockerConfig: Option.getOrUndefined(global.config)
+  })
+
+/** The runtime of a command: {@link runtime}, and a printer of one line per finished image. */
 export const layer = (global: Global) =>
-  Layer.merge(
-    DocksideNode.layer({
-      policy: {
-        retry: { attempts: Option.getOrUndefined(global.retries) },
-        timeouts: { headers: Option.getOrUndefined(global.timeout), bodyIdle: Option.getOrUndefined(global.timeout) }
-      },
-      insecureRegistries: global.insecureRegistries,
-      caFiles: global.caFiles,
-      dockerConfig: Option.getOrUndefined(global.config)
-    }),
-    Layer.succeed(Progress.Progress, { publish: render(global.verbose) })
-  )
+  Layer.merge(runtime(global), Layer.succeed(Progress.Progress, { publish: render(global.verbose) }))
 
 /**
  * Credentials for a registry from the Docker config, when the user gave none; the
@@ -154,3 +141,18 @@ export const provide = <Name extends string, R, E, A extends { readonly global: 
   E | Layer.Layer.Error<ReturnType<typeof layer>>,
   A
 > => Command.provide(command, (config: A) => layer(config.global))
+
+/**
+ * Give a command whose options include {@link options} (as `global`) its {@link runtime},
+ * with the `Progress` layer the command's options choose (e.g. a `ProgressDisplay`).
+ */
+export const provideWith =
+  <P>(progress: (config: P) => Layer.Layer<Progress.Progress>) =>
+  <Name extends string, R, E, A extends P & { readonly global: Global }>(
+    command: Command.Command<Name, R, E, A>
+  ): Command.Command<
+    Name,
+    Exclude<R, Layer.Layer.Success<ReturnType<typeof runtime>> | Progress.Progress>,
+    E | Layer.Layer.Error<ReturnType<typeof runtime>>,
+    A
+  > => Command.provide(command, (config: A) => Layer.merge(runtime(config.global), progress(config)))

@@ -121,7 +121,7 @@ export const name: Args.Args<Identifiers.RepositoryName> = Args.text({ name: "NA
  * All of standard input as text, less one trailing newline (`\n` or `\r\n`), as
  * `docker login --password-stdin` reads it.
  */
-const readPassword: Effect.Effect<Redacted.Redacted<string>> = Effect.map(
+export const readPassword: Effect.Effect<Redacted.Redacted<string>> = Effect.map(
   Stream.runFold(NodeStream.stdin, Buffer.alloc(0), (read, bytes) => Buffer.concat([read, bytes])),
   (bytes) => Redacted.make(bytes.toString("utf8").replace(/\r?\n$/, ""))
 )

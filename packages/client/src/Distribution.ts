@@ -87,7 +87,9 @@ export interface Service {
     reference: Reference.Reference,
     accept?: ReadonlyArray<string>
   ) => Effect.Effect<ManifestBytes, RequestError | Errors.DigestMismatch | Errors.InvalidArgument>
-  readonly headManifest: (reference: Reference.Reference) => Effect.Effect<Option.Option<Stat>, RequestError>
+  readonly headManifest: (
+    reference: Reference.Reference
+  ) => Effect.Effect<Option.Option<Stat>, RequestError | Errors.InvalidArgument>
   readonly putManifest: (
     repository: Repository,
     reference: string,
@@ -221,14 +223,33 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     Redirects.withRedirects()
   )
   const fixed = options.userAgent === undefined ? {} : { "user-agent": options.userAgent }
+  // As Docker does for an insecure registry: https first (its certificate not checked by a
+  // runtime that knows the host is insecure), plain http when https cannot be spoken there.
+  const schemes = new Map<string, "http" | "https">()
+  const schemeOf = (host: string): Effect.Effect<"http" | "https"> =>
+    Effect.suspend(() => {
+      const known = schemes.get(host)
+      if (known !== undefined) return Effect.succeed(known)
+      if (!insecure(host)) return Effect.succeed("https" as const)
+      return base.execute(HttpClientRequest.get(`https://${host}/v2/`)).pipe(
+        Effect.flatMap((response) => Stream.runDrain(response.stream)),
+        Effect.timeout("5 seconds"),
+        Effect.match({ onFailure: () => "http" as const, onSuccess: () => "https" as const }),
+        Effect.tap((scheme) => Effect.sync(() => schemes.set(host, scheme)))
+      )
+    })
   const send = (request: Request): Effect.Effect<Response, HttpErrors.TransportError> =>
-    client.execute(HttpClientRequest.setHeaders(request, fixed)).pipe(
-      Effect.mapError((error) => HttpErrors.fromHttpClientError(request, error))
-    )
-  const origin = (registry: string): string => {
-    const host = Reference.apiHost(registry)
-    return `${insecure(host) ? "http" : "https"}://${host}`
-  }
+    Effect.gen(function*() {
+      const url = new URL(request.url)
+      const scheme = url.protocol === "https:" ? yield* schemeOf(url.host) : "http"
+      const target = scheme === "http" && url.protocol === "https:"
+        ? HttpClientRequest.setUrl(request, `http://${url.host}${url.pathname}${url.search}`)
+        : request
+      return yield* client.execute(HttpClientRequest.setHeaders(target, fixed)).pipe(
+        Effect.mapError((error) => HttpErrors.fromHttpClientError(target, error))
+      )
+    })
+  const origin = (registry: string): string => `https://${Reference.apiHost(registry)}`
   const repoUrl = (repository: Repository, path: string): string =>
     `${origin(repository.registry)}/v2/${repository.repository}/${path}`
 
@@ -295,7 +316,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   })
 
   const headManifest = Effect.fn("Distribution.headManifest")(function*(reference: Reference.Reference) {
-    const target = yield* manifestTarget(reference).pipe(Effect.orDie)
+    const target = yield* manifestTarget(reference)
     const request = HttpClientRequest.head(repoUrl(reference, `manifests/${target}`), {
       headers: { accept: MediaType.manifestAcceptHeader }
     })

@@ -157,12 +157,19 @@ export const addToIndex = Effect.fn("OciLayout.addToIndex")(function*(
   yield* fs.rename(partial, path.join(dir, "index.json"))
 })
 
-/** The manifest descriptor of a layout for a ref name (a tag), or the only one when no name is given. */
+/**
+ * The manifest descriptor of a layout for a ref name (a tag), or the only one when no name
+ * is given or the only one has no name.
+ */
 export const findManifest = Effect.fn("OciLayout.findManifest")(function*(dir: string, refName: Option.Option<string>) {
   const index = yield* readIndex(dir)
+  const only = index.manifests.length === 1 ? index.manifests[0] : undefined
+  // A name the layout does not hold still finds its only manifest when that one is unnamed.
   const found = Option.match(refName, {
-    onNone: () => index.manifests.length === 1 ? index.manifests[0] : undefined,
-    onSome: (name) => index.manifests.find((m) => m.annotations?.[refNameAnnotation] === name)
+    onNone: () => only,
+    onSome: (name) =>
+      index.manifests.find((m) => m.annotations?.[refNameAnnotation] === name) ??
+        (only?.annotations?.[refNameAnnotation] === undefined ? only : undefined)
   })
   if (found === undefined) {
     return yield* new Errors.InvalidArgument({

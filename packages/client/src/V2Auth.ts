@@ -99,8 +99,14 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
   const pending = new Map<string, Deferred.Deferred<CachedToken, HttpClientError.HttpClientError>>()
   const insecure = options.insecure ?? (() => false)
 
-  const credentialsFor = (host: string) =>
-    options.credentials === undefined ? Effect.succeed(Option.none<Credentials>()) : options.credentials(host)
+  // Looked up once per host (a credential helper is a process per lookup).
+  const known = new Map<string, Option.Option<Credentials>>()
+  const credentialsFor = (host: string): Effect.Effect<Option.Option<Credentials>> => {
+    const cached = known.get(host)
+    if (cached !== undefined) return Effect.succeed(cached)
+    if (options.credentials === undefined) return Effect.succeed(Option.none())
+    return Effect.tap(options.credentials(host), (found) => Effect.sync(() => known.set(host, found)))
+  }
 
   const fail = (request: HttpClientRequest.HttpClientRequest, cause: HttpErrors.TransportError) =>
     Effect.fail(HttpErrors.requestError(request, cause))

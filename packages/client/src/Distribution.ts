@@ -234,6 +234,8 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       return base.execute(HttpClientRequest.get(`https://${host}/v2/`)).pipe(
         Effect.flatMap((response) => Stream.runDrain(response.stream)),
         Effect.timeout("5 seconds"),
+        // One try: a refused handshake is the answer, not a fault to retry.
+        Effect.provideService(RegistryPolicy.RegistryPolicy, RegistryPolicy.make({ retry: { attempts: 1 } })),
         Effect.match({ onFailure: () => "http" as const, onSuccess: () => "https" as const }),
         Effect.tap((scheme) => Effect.sync(() => schemes.set(host, scheme)))
       )

@@ -59,9 +59,9 @@ export const causeCode = (error: HttpClientError.HttpClientError): string => {
   return String(cause?.code ?? cause?.cause?.code ?? "")
 }
 
-/** A certificate that does not verify is not a passing network fault: retrying cannot help. */
+/** A TLS failure (a certificate that does not verify, no TLS at all) is not passing: retrying cannot help. */
 export const isCertificateError = (error: HttpClientError.HttpClientError): boolean =>
-  /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS/.test(causeCode(error))
+  /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL/.test(causeCode(error))
 
 /** Turn a platform failure into the typed error users see. */
 export const fromHttpClientError = (

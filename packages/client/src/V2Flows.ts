@@ -141,9 +141,9 @@ export const pull = Effect.fn("V2Flows.pull")(function*(
         return yield* Progress.publish(Progress.Event.Done({ id: blob.digest, action: "skipped" }))
       }
       yield* Progress.publish(Progress.Event.Started({ id: blob.digest, action: "pull", size: blob.size }))
-      yield* asUnit(
-        OciLayout.writeBlob(dir, blob, distribution.getBlob(reference, blob).pipe(counted(blob.digest, blob.size)))
-      )
+      // getBlob verifies digest and size as the bytes stream: the layout does not hash them again.
+      const content = distribution.getBlob(reference, blob).pipe(counted(blob.digest, blob.size))
+      yield* asUnit(OciLayout.writeBlob(dir, blob, content, { verified: true }))
       transferred++
       yield* Progress.publish(Progress.Event.Done({ id: blob.digest, action: "pulled" }))
     }), { concurrency: options.concurrency ?? defaultConcurrency, discard: true })

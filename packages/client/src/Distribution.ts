@@ -206,6 +206,33 @@ const emptyIndex: Manifest.OciIndex = { schemaVersion: 2, mediaType: MediaType.O
 
 const hasher = (digest: Identifiers.Digest) => crypto.createHash(Identifiers.digestAlgorithm(digest))
 
+/** Regroup a byte stream into pieces of exactly `size` bytes, the last one shorter. */
+const bytesOf = (size: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> =>
+  Stream.suspend(() => {
+    let parts: Array<Uint8Array> = []
+    let length = 0
+    const full = (bytes: Uint8Array): Array<Uint8Array> => {
+      const out: Array<Uint8Array> = []
+      let rest = bytes
+      while (length + rest.length >= size) {
+        const take = size - length
+        out.push(Buffer.concat([...parts, rest.subarray(0, take)]))
+        parts = []
+        length = 0
+        rest = rest.subarray(take)
+      }
+      if (rest.length > 0) {
+        parts.push(rest)
+        length += rest.length
+      }
+      return out
+    }
+    return stream.pipe(
+      Stream.mapConcat(full),
+      Stream.concat(Stream.suspend(() => length > 0 ? Stream.make(Buffer.concat(parts)) : Stream.empty))
+    )
+  })
+
 /** The digest of bytes with the algorithm of `like` (sha256 by default). */
 export const digestOf = (bytes: Uint8Array, algorithm: Identifiers.DigestAlgorithm = "sha256"): Identifiers.Digest =>
   `${algorithm}:${crypto.createHash(algorithm).update(bytes).digest("hex")}` as Identifiers.Digest
@@ -406,12 +433,15 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       ): Stream.Stream<Uint8Array, RequestError | Errors.SizeMismatch | Errors.UnexpectedResponse> =>
         response.stream.pipe(
           Stream.mapError((error) => HttpErrors.fromHttpClientError(request, error)),
-          Stream.mapEffect((bytes) =>
+          // Per chunk of the stream, not per piece: one effect for many buffers.
+          Stream.mapChunksEffect((chunk) =>
             Effect.suspend(() => {
-              received += bytes.length
-              if (received > blob.size) return Effect.fail(tooLong())
-              hash.update(bytes)
-              return Effect.succeed(bytes)
+              for (const bytes of chunk) {
+                received += bytes.length
+                if (received > blob.size) return Effect.fail(tooLong())
+                hash.update(bytes)
+              }
+              return Effect.succeed(chunk)
             })
           ),
           Stream.catchAll((error) => {
@@ -503,27 +533,34 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           const url = new URL(at)
           url.searchParams.set("digest", blob.digest)
           const context = yield* Effect.context<R>()
+          // A failing content stream only aborts the request: its own error is what the caller gets.
+          let broken = Option.none<E>()
           const put = Option.match(body, {
             onNone: () => HttpClientRequest.put(url).pipe(HttpClientRequest.setHeader("content-length", "0")),
             onSome: (stream) =>
-              HttpClientRequest.put(url).pipe(HttpClientRequest.bodyStream(Stream.provideContext(stream, context), {
-                contentType: "application/octet-stream",
-                contentLength: blob.size
-              }))
+              HttpClientRequest.put(url).pipe(HttpClientRequest.bodyStream(
+                Stream.provideContext(stream, context).pipe(
+                  Stream.tapError((error) => Effect.sync(() => void (broken = Option.some(error))))
+                ),
+                { contentType: "application/octet-stream", contentLength: blob.size }
+              ))
           })
-          const answer = yield* send(put)
+          const answer = yield* send(put).pipe(
+            Effect.catchAll((error) =>
+              Effect.fail<E | HttpErrors.TransportError>(Option.getOrElse(broken, () => error))
+            )
+          )
           if (answer.status !== 201 && answer.status !== 204) return yield* failure(put, answer, `blob ${blob.digest}`)
           yield* drain(answer)
         })
       const upload = options.chunkSize === undefined
         ? finish(location, Option.some(content))
         : Effect.gen(function*() {
-          const size = Math.max(options.chunkSize ?? 0, minimum, 1)
+          // Chunk sizes are in bytes (`Stream.rechunk` would count the stream's elements).
+          const size = Math.max(options.chunkSize ?? 0, Number.isSafeInteger(minimum) ? minimum : 0, 1)
           let offset = 0
           yield* content.pipe(
-            Stream.rechunk(size),
-            Stream.chunks,
-            Stream.map((chunk) => Buffer.concat([...chunk])),
+            bytesOf(size),
             Stream.runForEach((bytes) =>
               Effect.gen(function*() {
                 const patch = HttpClientRequest.patch(location).pipe(
@@ -587,8 +624,13 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
         const items = Chunk.fromIterable(yield* decode(yield* readBody(request, response, maxManifestSize)))
         const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers["link"] ?? "")
         if (link === null) return [items, Option.none<string>()] as const
-        const following = new URL(link[1]!, request.url)
-        if (following.origin !== new URL(request.url).origin) {
+        const current = new URL(request.url)
+        const following = new URL(link[1]!, current)
+        // An insecure registry (spoken to over http) may write its own pages as absolute http:// links.
+        if (following.protocol === "http:" && following.host === current.host && insecure(current.host)) {
+          following.protocol = current.protocol
+        }
+        if (following.origin !== current.origin) {
           return yield* new Errors.UnexpectedResponse({
             ...at(request),
             status: 200,
@@ -621,9 +663,14 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     const request = HttpClientRequest.get(repoUrl(repository, `referrers/${digest}${query}`), {
       headers: { accept: MediaType.OciIndex }
     })
+    // Filtered here too: a registry that ignores `artifactType` (no `OCI-Filters-Applied`) sends them all.
+    const filtered = (index: Manifest.OciIndex): Manifest.OciIndex =>
+      filter.artifactType === undefined
+        ? index
+        : { ...index, manifests: index.manifests.filter((m) => m.artifactType === filter.artifactType) }
     const response = yield* send(request)
     if (response.status === 200) {
-      return yield* Manifest.decodeReferrers(yield* readBody(request, response, maxManifestSize))
+      return filtered(yield* Manifest.decodeReferrers(yield* readBody(request, response, maxManifestSize)))
     }
     if (response.status !== 404) return yield* failure(request, response, `referrers of ${digest}`)
     yield* drain(response)
@@ -639,10 +686,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       if (fallback.left._tag === "NotFound") return emptyIndex
       return yield* Effect.fail(fallback.left)
     }
-    const index = yield* Manifest.decodeReferrers(fallback.right.bytes)
-    return filter.artifactType === undefined
-      ? index
-      : { ...index, manifests: index.manifests.filter((m) => m.artifactType === filter.artifactType) }
+    return filtered(yield* Manifest.decodeReferrers(fallback.right.bytes))
   })
 
   return {

@@ -80,9 +80,9 @@ const asUnit = <A, E extends { readonly _tag: string }, R>(transfer: Effect.Effe
 const counted = (id: string, size: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
   Stream.suspend(() => {
     let done = 0
-    return Stream.tap(stream, (bytes) => {
-      done += bytes.length
-      return Progress.publish(Progress.Event.Bytes({ id, done, size }))
+    return Stream.mapChunksEffect(stream, (chunk) => {
+      for (const bytes of chunk) done += bytes.length
+      return Effect.as(Progress.publish(Progress.Event.Bytes({ id, done, size })), chunk)
     })
   })
 

@@ -16,6 +16,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -254,14 +255,28 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
         !(Option.isSome(refused) && `Bearer ${Redacted.value(cached.token)}` === refused.value)
       if (usable) return cached
       const inFlight = pending.get(key)
-      if (inFlight !== undefined) return yield* Deferred.await(inFlight)
+      if (inFlight !== undefined) {
+        // When the request that was fetching it is interrupted, the token is fetched here instead.
+        return yield* Deferred.await(inFlight).pipe(
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? tokenFor(request, registry, challenge, scopes, refused)
+              : Effect.failCause(cause)
+          )
+        )
+      }
       const deferred = yield* Deferred.make<CachedToken, HttpClientError.HttpClientError>()
       pending.set(key, deferred)
+      const release = Effect.sync(() => {
+        if (pending.get(key) === deferred) pending.delete(key)
+      })
       return yield* fetchToken(request, registry, challenge, scopes).pipe(
         Effect.tap((token) => Effect.sync(() => tokens.set(key, token))),
         Effect.exit,
         Effect.tap((exit) => Deferred.done(deferred, exit)),
-        Effect.ensuring(Effect.sync(() => pending.delete(key))),
+        // Interrupted, `Effect.exit` never sees it: wake the waiting requests, which then fetch it.
+        Effect.onInterrupt(() => Effect.zipRight(release, Deferred.interrupt(deferred))),
+        Effect.ensuring(release),
         Effect.flatten
       )
     })

@@ -24,6 +24,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as Bodies from "./Bodies.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as Progress from "./Progress.js"
 import * as Redirects from "./Redirects.js"
@@ -142,26 +143,9 @@ type Response = HttpClientResponse.HttpClientResponse
 
 const at = (request: Request) => ({ method: request.method, url: Errors.redactUrl(request.url) })
 
-const drain = (response: Response): Effect.Effect<void> => Stream.runDrain(response.stream).pipe(Effect.ignore)
+const drain = Bodies.discard
 
-/** Read a body up to `limit` bytes (`BodyTooLarge` past it). */
-const readBody = (request: Request, response: Response, limit: number) =>
-  Effect.gen(function*() {
-    const parts: Array<Uint8Array> = []
-    let size = 0
-    yield* response.stream.pipe(
-      Stream.mapError((error) => HttpErrors.fromHttpClientError(request, error)),
-      Stream.runForEachWhile((bytes) =>
-        Effect.suspend(() => {
-          size += bytes.length
-          if (size > limit) return Effect.fail(new Errors.BodyTooLarge({ ...at(request), limit }))
-          parts.push(bytes)
-          return Effect.succeed(true)
-        })
-      )
-    )
-    return Buffer.concat(parts)
-  })
+const readBody = Bodies.read
 
 /** The start of an error body: the distribution error list when it is one, else text. */
 const errorDetail = (response: Response): Effect.Effect<string> =>

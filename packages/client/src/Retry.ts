@@ -14,6 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as HttpErrors from "./HttpErrors.js"
 import * as Progress from "./Progress.js"
@@ -156,3 +157,23 @@ export const withRetry =
       Effect.succeed
     )
   }
+
+/**
+ * Run a streamed transfer (an upload, a download into a file) as a unit: the retry policy
+ * cannot replay a streamed body or resume where the server does not allow it, so a failure
+ * that `isTransient` accepts starts the whole transfer again, with the context's retry
+ * settings (attempts, exponential backoff with jitter, capped).
+ */
+export const asUnit = <A, E, R>(
+  transfer: Effect.Effect<A, E, R>,
+  isTransient: (error: E) => boolean
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(RegistryPolicy.RegistryPolicy, ({ retry }) =>
+    Effect.retry(transfer, {
+      schedule: Schedule.exponential(retry.baseDelay).pipe(
+        Schedule.jittered,
+        Schedule.either(Schedule.spaced(retry.maxDelay)),
+        Schedule.intersect(Schedule.recurs(retry.attempts - 1))
+      ),
+      while: isTransient
+    }))

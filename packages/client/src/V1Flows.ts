@@ -10,12 +10,11 @@ import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as V1Wire from "@dockside/protocol/V1Wire"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as LegacyLayout from "./LegacyLayout.js"
 import * as Progress from "./Progress.js"
-import * as RegistryPolicy from "./RegistryPolicy.js"
+import * as Retry from "./Retry.js"
 import type * as V1Session from "./V1Session.js"
 
 /** What {@link pushV1} pushes. */
@@ -140,21 +139,9 @@ const isTransient = (error: { readonly _tag: string; readonly status?: number })
   error._tag === "ConnectionFailed" || error._tag === "NetworkTimeout" ||
   (error._tag === "HttpStatusError" && (error.status ?? 0) >= 500)
 
-/**
- * Run a streamed transfer as a unit: the HTTP policies cannot replay a streamed body or
- * resume where the server does not allow it, so a transient failure starts the whole
- * transfer again, with the context's retry settings (attempts, backoff).
- */
+/** Restart a streamed transfer as a unit after a transient failure (the policies cannot replay it). */
 const asUnit = <A, E extends { readonly _tag: string }, R>(transfer: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(RegistryPolicy.RegistryPolicy, ({ retry }) =>
-    Effect.retry(transfer, {
-      schedule: Schedule.exponential(retry.baseDelay).pipe(
-        Schedule.jittered,
-        Schedule.either(Schedule.spaced(retry.maxDelay)),
-        Schedule.intersect(Schedule.recurs(retry.attempts - 1))
-      ),
-      while: (error) => isTransient(error as { readonly _tag: string; readonly status?: number })
-    }))
+  Retry.asUnit(transfer, (error) => isTransient(error as { readonly _tag: string; readonly status?: number }))
 
 /** Publish the bytes that go by as `Bytes` events. */
 const counting = (id: string, size?: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
@@ -247,15 +234,14 @@ const fromFirstRegistry = <A, E extends { readonly _tag: string }, R>(
     )
 
 /**
- * Pull one image: its JSON (retried as the puller does: 5 attempts, 0.5 s × attempt),
+ * Pull one image: its JSON (retried by the transport's retry policy),
  * checked to name the expected id, then its layer, gunzipped on the way when the
  * registry stored gzip, and verified against `X-Docker-Checksum-Payload` when sent.
  */
 const pullImage = (session: V1Session.Service, dir: string, id: Identifiers.ImageId, registry: string) =>
   Effect.gen(function*() {
-    const remote = yield* session.getRemoteImageJson(id, registry).pipe(
-      Effect.retry({ times: 4, schedule: Schedule.linear("500 millis") })
-    )
+    // Docker's puller retries this call itself; here the transport's retry policy does.
+    const remote = yield* session.getRemoteImageJson(id, registry)
     const image = yield* LegacyLayout.decodeImage(remote.json)
     if (image.id !== id) {
       return yield* new Errors.InvalidDocument({ what: `image JSON of ${id}`, reason: `it names the id ${image.id}` })

@@ -24,6 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as Bodies from "./Bodies.js"
 import * as HttpErrors from "./HttpErrors.js"
 import * as Progress from "./Progress.js"
 import * as V1Transport from "./V1Transport.js"
@@ -43,28 +44,8 @@ type Response = HttpClientResponse.HttpClientResponse
 
 const at = (request: Request) => ({ method: request.method, url: Errors.redactUrl(request.url) })
 
-/** Read a whole body, failing with `BodyTooLarge` past `limit` bytes (and stopping there). */
-const readBody = (
-  request: Request,
-  response: Response,
-  limit = maxDocumentSize
-): Effect.Effect<Uint8Array, Errors.BodyTooLarge | HttpErrors.TransportError> =>
-  Effect.gen(function*() {
-    const parts: Array<Uint8Array> = []
-    let size = 0
-    yield* response.stream.pipe(
-      Stream.mapError((error) => HttpErrors.fromHttpClientError(request, error)),
-      Stream.runForEachWhile((bytes) =>
-        Effect.suspend(() => {
-          size += bytes.length
-          if (size > limit) return Effect.fail(new Errors.BodyTooLarge({ ...at(request), limit }))
-          parts.push(bytes)
-          return Effect.succeed(true)
-        })
-      )
-    )
-    return Buffer.concat(parts)
-  })
+const readBody = (request: Request, response: Response, limit = maxDocumentSize) =>
+  Bodies.read(request, response, limit)
 
 /** The start of a body, for error messages; reading stops after {@link errorBodyLimit} bytes. */
 const bodyExcerpt = (response: Response): Effect.Effect<string> =>
@@ -84,8 +65,7 @@ const bodyExcerpt = (response: Response): Effect.Effect<string> =>
     return Errors.excerpt(Buffer.concat(parts).subarray(0, errorBodyLimit).toString("utf8"))
   })
 
-/** Drop a body that is not needed, so the connection is released. */
-const discard = (response: Response): Effect.Effect<void> => Stream.runDrain(response.stream).pipe(Effect.ignore)
+const discard = Bodies.discard
 
 const statusError = (request: Request, response: Response, detail: string) =>
   Effect.flatMap(

@@ -15,12 +15,11 @@ import type * as PlatformError from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as Distribution from "./Distribution.js"
 import * as OciLayout from "./OciLayout.js"
 import * as Progress from "./Progress.js"
-import * as RegistryPolicy from "./RegistryPolicy.js"
+import * as Retry from "./Retry.js"
 
 /** Blobs moved at the same time (default). */
 export const defaultConcurrency = 4
@@ -67,15 +66,7 @@ const transient = (error: { readonly _tag: string; readonly status?: number }): 
 
 /** Restart a streamed transfer as a unit after a transient failure (the policies cannot replay it). */
 const asUnit = <A, E extends { readonly _tag: string }, R>(transfer: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(RegistryPolicy.RegistryPolicy, ({ retry }) =>
-    Effect.retry(transfer, {
-      schedule: Schedule.exponential(retry.baseDelay).pipe(
-        Schedule.jittered,
-        Schedule.either(Schedule.spaced(retry.maxDelay)),
-        Schedule.intersect(Schedule.recurs(retry.attempts - 1))
-      ),
-      while: (error) => transient(error as { readonly _tag: string; readonly status?: number })
-    }))
+  Retry.asUnit(transfer, (error) => transient(error as { readonly _tag: string; readonly status?: number }))
 
 const counted = (id: string, size: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
   Stream.suspend(() => {

@@ -72,3 +72,8 @@ export * as V2Flows from "./V2Flows.js"
  * @since 0.1.0
  */
 export * as DockerArchive from "./DockerArchive.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Bodies from "./Bodies.js"

@@ -3,6 +3,7 @@
  * started by @dockside/testing's RealRegistry in this process): push, pull, copy, tags,
  * manifest, catalog, delete, login, `--platform`, progress lines and usage errors.
  */
+import * as OciImages from "@dockside/testing/OciImages"
 import * as RealRegistry from "@dockside/testing/RealRegistry"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -10,7 +11,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Dockside from "./support/Dockside.js"
-import * as OciImages from "./support/OciImages.js"
 
 const timeout = 60_000
 
@@ -45,7 +45,7 @@ describe.concurrent("dockside v2 commands", () => {
     Effect.gen(function*() {
       const registry = yield* RealRegistry.make()
       const work = yield* tempDir
-      const image = OciImages.image([3000, 150_000])
+      const image = OciImages.image("cli-push", [3000, 150_000])
       const source = join(work, "src")
       OciImages.writeLayout(source, OciImages.blobsOf(image), image.manifest, "v1")
       const blobs = [image.config, ...image.layers]
@@ -135,8 +135,8 @@ describe.concurrent("dockside v2 commands", () => {
     Effect.gen(function*() {
       const registry = yield* RealRegistry.make()
       const work = yield* tempDir
-      const amd = OciImages.image([2000], "amd64")
-      const arm = OciImages.image([2500], "arm64")
+      const amd = OciImages.image("cli-amd", [2000], "amd64")
+      const arm = OciImages.image("cli-arm", [2500], "arm64")
       const top = OciImages.index([{ image: amd, arch: "amd64" }, { image: arm, arch: "arm64" }])
       const source = join(work, "src")
       OciImages.writeLayout(source, [...OciImages.blobsOf(amd), ...OciImages.blobsOf(arm), top], top, "multi")
@@ -164,7 +164,7 @@ describe.concurrent("dockside v2 commands", () => {
     "login checks the credentials, then stores them; other commands use them",
     () =>
       Effect.gen(function*() {
-        const image = OciImages.image([1500])
+        const image = OciImages.image("cli-login", [1500])
         const work = yield* tempDir
         const source = join(work, "src")
         OciImages.writeLayout(source, OciImages.blobsOf(image), image.manifest, "v1")

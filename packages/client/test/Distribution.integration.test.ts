@@ -8,6 +8,8 @@ import * as DockerArchive from "@dockside/client/DockerArchive"
 import * as V2Flows from "@dockside/client/V2Flows"
 import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as Reference from "@dockside/protocol/Reference"
+import * as Images from "@dockside/testing/LegacyImages"
+import * as OciImages from "@dockside/testing/OciImages"
 import * as RealRegistry from "@dockside/testing/RealRegistry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -23,8 +25,6 @@ import { createHash } from "node:crypto"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Images from "./support/Images.js"
-import * as OciImages from "./support/OciImages.js"
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`
 

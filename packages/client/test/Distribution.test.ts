@@ -16,6 +16,7 @@ import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as MediaType from "@dockside/protocol/MediaType"
 import * as Reference from "@dockside/protocol/Reference"
 import * as FaultServer from "@dockside/testing/FaultServer"
+import * as OciImages from "@dockside/testing/OciImages"
 import * as V2Registry from "@dockside/testing/V2Registry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -38,7 +39,6 @@ import { randomBytes } from "node:crypto"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as OciImages from "./support/OciImages.js"
 
 // ---------------------------------------------------------------------------------------
 // Helpers

@@ -1,12 +1,12 @@
 import * as LegacyLayout from "@dockside/client/LegacyLayout"
 import * as Tar from "@dockside/protocol/Tar"
+import * as Images from "@dockside/testing/LegacyImages"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Images from "./support/Images.js"
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "dockside-layout-"))),

@@ -3,6 +3,7 @@ import * as Progress from "@dockside/client/Progress"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as V1Flows from "@dockside/client/V1Flows"
 import * as V1Session from "@dockside/client/V1Session"
+import * as Images from "@dockside/testing/LegacyImages"
 import * as V1Registry from "@dockside/testing/V1Registry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -19,7 +20,6 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { createServer } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import * as Images from "./support/Images.js"
 
 const Live = Layer.merge(NodeHttpClient.layerUndici, NodeContext.layer)
 

@@ -1,9 +1,14 @@
-/** Small OCI images for tests: configs, gzipped layers and manifests, as bytes and as a layout folder. */
+/**
+ * Small OCI images for tests, demos and benchmarks: configs, gzipped layers and manifests,
+ * as bytes and as an OCI image layout folder.
+ *
+ * @since 0.1.0
+ */
 import { createHash, randomBytes } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { gzipSync } from "node:zlib"
-import * as Images from "./Images.js"
+import * as Images from "./LegacyImages.js"
 
 export interface Blob {
   readonly mediaType: string

@@ -1,4 +1,9 @@
-/** Small legacy (`docker save` v1) images for tests, built with the protocol's tar writer. */
+/**
+ * Small legacy (`docker save` v1) images for tests, demos and benchmarks, built with the
+ * protocol's tar writer.
+ *
+ * @since 0.1.0
+ */
 import * as Tar from "@dockside/protocol/Tar"
 import { createHash } from "node:crypto"
 import { mkdirSync, writeFileSync } from "node:fs"

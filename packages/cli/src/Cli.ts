@@ -7,6 +7,7 @@
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as TarSumCommand from "./TarSumCommand.js"
@@ -35,6 +36,9 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
         ? ValidationError.isHelpRequested(error)
           ? Effect.void
           : Console.error(UsageText.render("dockside", usage, argv)).pipe(Effect.zipRight(setExitCode(2)))
+        : ConfigError.isConfigError(error)
+        // A bad DOCKSIDE_* or proxy variable: the user's input, named with its variable.
+        ? Console.error(`dockside: invalid environment: ${String(error)}`).pipe(Effect.zipRight(setExitCode(2)))
         : Console.error(`dockside: ${error.message}`).pipe(Effect.zipRight(setExitCode(1)))
     ),
     Effect.provide(NodeContext.layer)

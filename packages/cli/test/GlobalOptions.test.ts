@@ -55,6 +55,13 @@ describe("global options", () => {
       }
     }), timeout)
 
+  it.scoped("an invalid DOCKSIDE_* variable is a usage error that names the variable", () =>
+    Effect.gen(function*() {
+      const result = yield* Dockside.run(["v1", "ping", "http://127.0.0.1:1"], "", { DOCKSIDE_RETRIES: "abc" })
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain("dockside: invalid environment: (Invalid data at DOCKSIDE_RETRIES")
+    }), timeout)
+
   it.scoped(
     "credentials come from the Docker config (--config); a failing helper is a warning",
     () =>

@@ -128,10 +128,25 @@ describe("dockside v1", () => {
     timeout
   )
 
+  it.scoped(
+    "delete on a registry that issues tokens takes the index's delete step first",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* V1Registry.make()
+        expect(yield* dockside(["v1", "delete", "--index", registry.url, "foo42/bar:test"])).toEqual({
+          code: 0,
+          stdout: "Deleted tag foo42/bar:test\n",
+          stderr: ""
+        })
+        expect(yield* registry.tags("foo42/bar")).toEqual(Option.some({ latest: childImage }))
+        const steps = (yield* registry.requests).filter((r) => r.method === "DELETE").map((r) => r.path)
+        expect(steps).toEqual(["/v1/repositories/foo42/bar/", "/v1/repositories/foo42/bar/tags/test"])
+      }),
+    timeout
+  )
+
   it.scoped("delete removes a tag, or the whole repository without one", () =>
     Effect.gen(function*() {
-      // Standalone: V1Session has no call yet for the index's delete token (`DELETE …/{name}/` with
-      // `X-Docker-Token: true`), so a token-issuing registry answers these DELETEs with 401.
       const registry = yield* V1Registry.make({ standalone: true })
       expect(yield* dockside(["v1", "delete", "--index", registry.url, "foo42/bar:test"])).toEqual({
         code: 0,

@@ -269,8 +269,12 @@ export const ping = Effect.fn("V1Session.ping")(function*(address: string) {
 export const make = Effect.fn("V1Session.make")(function*(options: Options) {
   const endpoint = yield* V1Endpoint.fromAddress(options.index)
   const index = V1Endpoint.format(endpoint)
-  const alwaysBasic = !V1Endpoint.isIndexServer(endpoint) && V1Endpoint.scheme(endpoint) === "https" &&
-    options.credentials !== undefined && (yield* ping(options.index)).standalone
+  // A private https index is pinged (a failure aborts the session, spec §3.1); a standalone
+  // one gets Basic on every request when credentials are given.
+  const pinged = !V1Endpoint.isIndexServer(endpoint) && V1Endpoint.scheme(endpoint) === "https"
+    ? (yield* ping(options.index)).standalone
+    : false
+  const alwaysBasic = pinged && options.credentials !== undefined
   const transport = yield* V1Transport.make({ ...options, alwaysBasic })
   const resumeAttempts = options.layerResume?.attempts ?? 5
   const resumeDelay = Duration.decode(options.layerResume?.delay ?? "5 seconds")

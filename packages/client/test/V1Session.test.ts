@@ -64,6 +64,15 @@ describe("V1Session against V1Registry (registry_test.go, spec §10.4)", () => {
       expect((yield* Effect.flip(V1Session.ping("http://0.0.0.0:5000/v2/")))._tag).toBe("InvalidEndpoint")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scoped("a private https index is pinged first: when the ping fails, no session (spec §3.1)", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(V1Session.make({ index: "https://127.0.0.1:1" }))
+      expect(error._tag).toBe("ConnectionFailed")
+      // http indexes are never pinged: the session opens without any request.
+      const session = yield* V1Session.make({ index: "http://127.0.0.1:1" })
+      expect(session.index).toBe("http://127.0.0.1:1/v1/")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scoped("history, lookup, image JSON with X-Docker-Size, layer, tags", () =>
     Effect.gen(function*() {
       const { registry, v1, reg } = yield* setup()

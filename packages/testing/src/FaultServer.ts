@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as NodeServer from "./internal/nodeServer.js"
 
 /** One scripted response. The options combine: a range is cut, and a cut body can trickle. */
 export interface ScriptedResponse {
@@ -135,17 +136,16 @@ const ranged = (
 ): { readonly status: number; readonly headers: Record<string, string>; readonly body: Buffer } => {
   const body = Buffer.from(response.body ?? "")
   if (response.honourRange !== true) return { status: response.status, headers: {}, body }
-  const match = /^bytes=(\d+)-(\d*)$/.exec(range ?? "")
-  if (match === null) return { status: response.status, headers: { "accept-ranges": "bytes" }, body }
-  const start = Number(match[1])
-  if (start >= body.length) {
+  const parsed = NodeServer.parseRange(range, body.length)
+  if (parsed === undefined) return { status: response.status, headers: { "accept-ranges": "bytes" }, body }
+  if (parsed === "unsatisfiable") {
     return {
       status: 416,
       headers: { "accept-ranges": "bytes", "content-range": `bytes */${body.length}` },
       body: Buffer.alloc(0)
     }
   }
-  const end = match[2] === "" ? body.length - 1 : Math.min(Number(match[2]), body.length - 1)
+  const { end, start } = parsed
   return {
     status: 206,
     headers: { "accept-ranges": "bytes", "content-range": `bytes ${start}-${end}/${body.length}` },
@@ -196,28 +196,6 @@ const cookiesOf = (header: string | undefined): Record<string, string> =>
     })
   )
 
-const listen = (node: Http.Server): Effect.Effect<number, StartError> =>
-  Effect.async<number, StartError>((resume) => {
-    const failed = (error: Error): void => resume(Effect.fail(new StartError({ reason: error.message })))
-    node.once("error", failed)
-    node.listen(0, "127.0.0.1", () => {
-      node.off("error", failed)
-      const address = node.address()
-      resume(
-        typeof address === "object" && address !== null
-          ? Effect.succeed(address.port)
-          : Effect.fail(new StartError({ reason: "the server did not get a TCP address" }))
-      )
-    })
-  })
-
-const close = (node: Http.Server): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    node.close(() => resume(Effect.void))
-    // stalled or idle keep-alive connections must not hold the close open
-    node.closeAllConnections()
-  })
-
 /** Start a server on `127.0.0.1`, port 0; it stops (all connections closed) when the scope closes. */
 export const make: () => Effect.Effect<Service, StartError, Scope.Scope> = Effect.fn("FaultServer.make")(function*() {
   const routes = new Map<string, { readonly responses: ReadonlyArray<ScriptedResponse>; served: number }>()
@@ -248,7 +226,10 @@ export const make: () => Effect.Effect<Service, StartError, Scope.Scope> = Effec
     })
   })
 
-  const port = yield* Effect.acquireRelease(listen(node), () => close(node))
+  const port = yield* Effect.acquireRelease(
+    NodeServer.listen(node, (reason) => new StartError({ reason })),
+    () => NodeServer.close(node)
+  )
   const host = `127.0.0.1:${port}`
 
   const respond = Effect.fn("FaultServer.respond")(

@@ -33,6 +33,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as NodeServer from "./internal/nodeServer.js"
 import * as TokenServer from "./internal/tokenServer.js"
 
 /** A user of the basic or token auth. */
@@ -333,36 +334,16 @@ const signingKey = Effect.fn("RealRegistry.signingKey")(function*(folder: string
   return { certificatePath, keyPem: yield* read(keyPath), certificatePem: yield* read(certificatePath) }
 })
 
-const listen = (node: Http.Server): Effect.Effect<number, StartError> =>
-  Effect.async<number, StartError>((resume) => {
-    const failed = (error: Error): void =>
-      resume(Effect.fail(new StartError({ reason: `token server: ${error.message}` })))
-    node.once("error", failed)
-    node.listen(0, "127.0.0.1", () => {
-      node.off("error", failed)
-      const address = node.address()
-      resume(
-        typeof address === "object" && address !== null
-          ? Effect.succeed(address.port)
-          : Effect.fail(new StartError({ reason: "the token server did not get a TCP address" }))
-      )
-    })
-  })
-
-const close = (node: Http.Server): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    node.close(() => resume(Effect.void))
-    // idle keep-alive connections and delayed answers must not hold the close open
-    node.closeAllConnections()
-  })
-
 /** Start the token server; its state (log, knobs) and the registry's `auth` section. */
 const tokenServer = Effect.fn("RealRegistry.tokenServer")(
   function*(folder: string, users: ReadonlyArray<User>) {
     const key = yield* signingKey(folder)
     const state = TokenServer.makeState({ service, issuer, users, ...key })
     const node = Http.createServer(TokenServer.handler(state))
-    const port = yield* Effect.acquireRelease(listen(node), () => close(node))
+    const port = yield* Effect.acquireRelease(
+      NodeServer.listen(node, (reason) => new StartError({ reason: `token server: ${reason}` })),
+      () => NodeServer.close(node)
+    )
     const tokenUrl = `http://127.0.0.1:${port}/token`
     const config: AuthConfig = [
       "auth:",

@@ -22,6 +22,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as NodeServer from "./nodeServer.js"
 import * as State from "./v1State.js"
 
 /** How one server behaves (fixed when it starts). */
@@ -72,19 +73,6 @@ const readJson = (request: Request): Effect.Effect<Option.Option<unknown>> =>
       Either.getRight(Either.try((): unknown => JSON.parse(Buffer.from(bytes).toString("utf8"))))
     )
   )
-
-/** `Range: bytes=a-` or `bytes=a-b` against a size: the inclusive range, "unsatisfiable", or undefined (ignored). */
-const parseRange = (
-  header: string | undefined,
-  size: number
-): { readonly start: number; readonly end: number } | "unsatisfiable" | undefined => {
-  const match = /^bytes=(\d+)-(\d*)$/.exec(header?.trim() ?? "")
-  if (match === null) return undefined
-  const start = Number(match[1])
-  const last = match[2] === "" ? size - 1 : Number(match[2])
-  if (start >= size || last < start) return "unsatisfiable"
-  return { start, end: Math.min(last, size - 1) }
-}
 
 /** Flush what was sent so far, then destroy the socket: the client sees a dropped connection. */
 const dropConnection = (request: Request): Effect.Effect<never> =>
@@ -212,7 +200,7 @@ export const makeApp = (state: State.State, config: Config): HttpApp.Default => 
       ...cacheHeaders,
       ...(config.rangeSupport ? { "accept-ranges": "bytes" } : {})
     }
-    const range = config.rangeSupport ? parseRange(request.headers.range, size) : undefined
+    const range = config.rangeSupport ? NodeServer.parseRange(request.headers.range, size) : undefined
     if (range === "unsatisfiable") {
       return HttpServerResponse.empty({ status: 416, headers: { ...headers, "content-range": `bytes */${size}` } })
     }

@@ -27,6 +27,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { createHash, createHmac, type Hash } from "node:crypto"
+import * as NodeServer from "./nodeServer.js"
 import { slice } from "./v1State.js"
 import * as Auth from "./v2Auth.js"
 import * as State from "./v2State.js"
@@ -103,19 +104,6 @@ const receiveCapped = (
     Effect.map((size) => ({ bytes: new Uint8Array(Buffer.concat(chunks)), over: size > limit })),
     Effect.option
   )
-}
-
-/** `Range: bytes=a-` or `bytes=a-b` against a size: the inclusive range, "unsatisfiable", or undefined (ignored). */
-const parseRange = (
-  value: string | undefined,
-  size: number
-): { readonly start: number; readonly end: number } | "unsatisfiable" | undefined => {
-  const match = /^bytes=(\d+)-(\d*)$/.exec(value?.trim() ?? "")
-  if (match === null) return undefined
-  const start = Number(match[1])
-  const last = match[2] === "" ? size - 1 : Number(match[2])
-  if (start >= size || last < start) return "unsatisfiable"
-  return { start, end: Math.min(last, size - 1) }
 }
 
 /** An upload's `Content-Range: start-end` (inclusive; a `bytes ` or `bytes=` prefix is tolerated). */
@@ -294,7 +282,7 @@ export const makeApp = (state: State.State, config: Config): HttpApp.Default => 
         const now = yield* Clock.currentTimeMillis
         return empty(307, { location: signedLocation(state.redirectTo, pathOf(request.url), now) })
       }
-      const range = parseRange(header(request, "range"), blob.size)
+      const range = NodeServer.parseRange(header(request, "range"), blob.size)
       if (range === "unsatisfiable") {
         return empty(416, { ...blobHeaders(blob), "content-range": `bytes */${blob.size}` })
       }

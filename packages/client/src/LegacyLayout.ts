@@ -25,6 +25,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
+import * as Files from "./Files.js"
 
 /** `{"name":{"tag":"<id>"}}`. */
 export type Repositories = Readonly<Record<string, Readonly<Record<string, string>>>>
@@ -132,21 +133,6 @@ export const readChain = Effect.fn("LegacyLayout.readChain")(function*(dir: stri
   return chain.reverse()
 })
 
-/** Write a file through a temporary name and a rename, so that no half-written file looks complete. */
-const writeAtomically = <E, R>(
-  target: string,
-  content: Stream.Stream<Uint8Array, E, R>
-): Effect.Effect<void, E | PlatformError.PlatformError, R | FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const partial = `${target}.partial`
-    // The platform's file sink fails on an empty chunk (WriteZero): drop them.
-    yield* Stream.run(Stream.filter(content, (bytes) => bytes.length > 0), fs.sink(partial)).pipe(
-      Effect.tapError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore))
-    )
-    yield* fs.rename(partial, target)
-  })
-
 /** Write an image (VERSION, json, layer.tar) into a layout folder. */
 export const writeImage = <E, R>(
   dir: string,
@@ -157,7 +143,7 @@ export const writeImage = <E, R>(
     const fs = yield* FileSystem.FileSystem
     const paths = imagePaths(dir, image.id)
     yield* fs.makeDirectory(paths.dir, { recursive: true })
-    yield* writeAtomically(paths.layer, layer)
+    yield* Files.writeAtomically(paths.layer, layer)
     yield* fs.writeFile(paths.json, image.json)
     yield* fs.writeFileString(paths.version, "1.0")
   }).pipe(Effect.withSpan("LegacyLayout.writeImage"))
@@ -307,5 +293,5 @@ export const pack = Effect.fn("LegacyLayout.pack")(function*(dir: string, archiv
     Stream.concat(entries),
     Stream.concat(Stream.make(new Uint8Array(2 * Tar.blockSize)))
   )
-  yield* writeAtomically(archive, content)
+  yield* Files.writeAtomically(archive, content)
 })

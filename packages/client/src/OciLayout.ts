@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as path from "node:path"
+import * as Files from "./Files.js"
 
 /** The annotation that names an image in `index.json` (a tag). */
 export const refNameAnnotation = "org.opencontainers.image.ref.name"
@@ -62,32 +63,33 @@ export const writeBlob = <E, R>(
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const target = blobPath(dir, blob.digest)
-    const partial = `${target}.partial`
     yield* fs.makeDirectory(path.dirname(target), { recursive: true })
     const hash = crypto.createHash(Identifiers.digestAlgorithm(blob.digest))
     let size = 0
-    const counted = content.pipe(
-      Stream.filter((bytes) => bytes.length > 0),
-      Stream.tap((bytes) =>
-        Effect.sync(() => {
-          size += bytes.length
-          if (options.verified !== true) hash.update(bytes)
-        })
-      )
+    const counted = Stream.mapChunks(content, (chunk) => {
+      for (const bytes of chunk) {
+        size += bytes.length
+        if (options.verified !== true) hash.update(bytes)
+      }
+      return chunk
+    })
+    yield* Files.writeAtomically(
+      target,
+      counted,
+      Effect.suspend((): Effect.Effect<void, Errors.SizeMismatch | Errors.DigestMismatch> => {
+        if (size !== blob.size) {
+          return Effect.fail(
+            new Errors.SizeMismatch({ what: `blob ${blob.digest}`, expected: blob.size, actual: size })
+          )
+        }
+        const actual = options.verified === true
+          ? blob.digest
+          : `${Identifiers.digestAlgorithm(blob.digest)}:${hash.digest("hex")}`
+        return actual === blob.digest
+          ? Effect.void
+          : Effect.fail(new Errors.DigestMismatch({ what: "blob", expected: blob.digest, actual }))
+      })
     )
-    yield* Effect.gen(function*() {
-      yield* Stream.run(counted, fs.sink(partial))
-      if (size !== blob.size) {
-        return yield* new Errors.SizeMismatch({ what: `blob ${blob.digest}`, expected: blob.size, actual: size })
-      }
-      const actual = options.verified === true
-        ? blob.digest
-        : `${Identifiers.digestAlgorithm(blob.digest)}:${hash.digest("hex")}`
-      if (actual !== blob.digest) {
-        return yield* new Errors.DigestMismatch({ what: "blob", expected: blob.digest, actual })
-      }
-      yield* fs.rename(partial, target)
-    }).pipe(Effect.tapError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
   }).pipe(Effect.withSpan("OciLayout.writeBlob"))
 
 /** Write bytes (a manifest, a config) as a blob; their digest (sha256) and size. */

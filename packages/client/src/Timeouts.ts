@@ -13,26 +13,77 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
+import * as Take from "effect/Take"
 import * as HttpErrors from "./HttpErrors.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
+
+/** Chunks a body may read ahead of its consumer. */
+const readAhead = 16
 
 const at = (request: HttpClientRequest.HttpClientRequest) => ({
   method: request.method,
   url: Errors.redactUrl(request.url)
 })
 
+/**
+ * `stream`, failing with `onIdle()` when it has been waited for longer than `idle` (time
+ * the consumer takes does not count). A producer fiber pulls `stream` into a small bounded
+ * queue and one watchdog fiber checks the time of the last chunk: no fiber or timer per
+ * chunk (`Stream.timeoutFail` forks a race per pull, which cost more than the transfer
+ * itself on a fast link).
+ */
+const idleTimeout = <A, E, R, E2>(
+  stream: Stream.Stream<A, E, R>,
+  idle: Duration.DurationInput,
+  onIdle: () => E2
+): Stream.Stream<A, E | E2, R> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const idleMs = Duration.toMillis(idle)
+    const queue = yield* Effect.acquireRelease(Queue.bounded<Take.Take<A, E | E2>>(readAhead), Queue.shutdown)
+    // Since when the producer waits for the source; undefined while it waits for the queue.
+    let waitingSince: number | undefined = clock.unsafeCurrentTimeMillis()
+    const producer = yield* stream.pipe(
+      Stream.runForEachChunk((chunk) => {
+        waitingSince = undefined
+        return Effect.map(Queue.offer(queue, Take.chunk(chunk)), () => {
+          waitingSince = clock.unsafeCurrentTimeMillis()
+        })
+      }),
+      Effect.exit,
+      Effect.flatMap((exit) => {
+        waitingSince = undefined
+        return Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))
+      }),
+      Effect.forkScoped
+    )
+    yield* Effect.gen(function*() {
+      while (true) {
+        const waited = waitingSince === undefined ? 0 : clock.unsafeCurrentTimeMillis() - waitingSince
+        if (waited >= idleMs) break
+        yield* Effect.sleep(Duration.millis(idleMs - waited))
+      }
+      yield* Fiber.interrupt(producer)
+      yield* Queue.offer(queue, Take.fail(onIdle()))
+    }).pipe(Effect.forkScoped)
+    return Stream.flattenTake(Stream.fromQueue(queue))
+  }))
+
 /** A response whose body fails with `NetworkTimeout` when no bytes arrive for `idle`. */
 const withIdleBody = (
   response: HttpClientResponse.HttpClientResponse,
   idle: Duration.DurationInput
 ): HttpClientResponse.HttpClientResponse => {
-  const stream: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = Stream.timeoutFail(
+  const stream: Stream.Stream<Uint8Array, HttpClientError.ResponseError> = idleTimeout(
     response.stream,
-    () => HttpErrors.responseError(response, new Errors.NetworkTimeout({ ...at(response.request), phase: "body" })),
-    idle
+    idle,
+    () => HttpErrors.responseError(response, new Errors.NetworkTimeout({ ...at(response.request), phase: "body" }))
   )
   const bytes = Effect.map(Stream.runCollect(stream), (chunks) => Buffer.concat(Chunk.toReadonlyArray(chunks)))
   const text = Effect.map(bytes, (buffer) => buffer.toString("utf8"))
@@ -70,10 +121,10 @@ const trackedBody = (
 ): HttpClientRequest.HttpClientRequest => {
   if (request.body._tag !== "Stream") return request
   const body = request.body
-  const stream = Stream.timeoutFail(
+  const stream = idleTimeout(
     body.stream,
-    () => new Errors.NetworkTimeout({ ...at(request), phase: "body" }),
-    idle
+    idle,
+    () => new Errors.NetworkTimeout({ ...at(request), phase: "body" })
   ).pipe(Stream.ensuring(Deferred.succeed(sent, undefined)))
   return HttpClientRequest.bodyStream(request, stream, {
     contentType: body.contentType,

@@ -337,6 +337,26 @@ describe("Timeouts", () => {
       expect(text).toBe("y".repeat(200))
     }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.live("a consumer slower than the idle timeout does not make a fast body time out", () =>
+    Effect.gen(function*() {
+      const size = 8 * 1024 * 1024 // more than the read-ahead and the socket buffers hold
+      const server = yield* FaultServer.make()
+      yield* server.respond("/big", [{ status: 200, body: "z".repeat(size) }])
+      const http = yield* client(
+        Timeouts.withTimeouts(RegistryPolicy.make({ timeouts: { bodyIdle: Duration.millis(100) } }).timeouts)
+      )
+      const response = yield* http.get(`${server.url}/big`)
+      let chunks = 0
+      let received = 0
+      yield* Stream.runForEachChunk(response.stream, (chunk) =>
+        Effect.gen(function*() {
+          for (const bytes of chunk) received += bytes.length
+          // The first chunks wait on the consumer for longer than the idle timeout.
+          if (chunks++ < 3) yield* Effect.sleep("250 millis")
+        }))
+      expect(received).toBe(size)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
   it.effect("headers that never come fail with NetworkTimeout (headers); a deadline bounds an operation", () =>
     Effect.gen(function*() {
       const never = HttpClient.make(() => Effect.never)

@@ -11,19 +11,20 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as Take from "effect/Take"
 import * as HttpErrors from "./HttpErrors.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
 
-/** Chunks a body may read ahead of its consumer. */
+/** Pieces (socket reads: up to 64 KiB each) a body may read ahead of its consumer. */
 const readAhead = 16
 
 const at = (request: HttpClientRequest.HttpClientRequest) => ({
@@ -31,12 +32,17 @@ const at = (request: HttpClientRequest.HttpClientRequest) => ({
   url: Errors.redactUrl(request.url)
 })
 
+/** The end of a read-ahead queue: how the source ended. */
+class Ended<E> {
+  constructor(readonly exit: Exit.Exit<void, E>) {}
+}
+
 /**
  * `stream`, failing with `onIdle()` when it has been waited for longer than `idle` (time
  * the consumer takes does not count). A producer fiber pulls `stream` into a small bounded
  * queue and one watchdog fiber checks the time of the last chunk: no fiber or timer per
  * chunk (`Stream.timeoutFail` forks a race per pull, which cost more than the transfer
- * itself on a fast link).
+ * itself on a fast link). A consumer that falls behind takes everything queued as one chunk.
  */
 const idleTimeout = <A, E, R, E2>(
   stream: Stream.Stream<A, E, R>,
@@ -46,20 +52,20 @@ const idleTimeout = <A, E, R, E2>(
   Stream.unwrapScoped(Effect.gen(function*() {
     const clock = yield* Effect.clock
     const idleMs = Duration.toMillis(idle)
-    const queue = yield* Effect.acquireRelease(Queue.bounded<Take.Take<A, E | E2>>(readAhead), Queue.shutdown)
+    const queue = yield* Effect.acquireRelease(Queue.bounded<A | Ended<E | E2>>(readAhead), Queue.shutdown)
     // Since when the producer waits for the source; undefined while it waits for the queue.
     let waitingSince: number | undefined = clock.unsafeCurrentTimeMillis()
     const producer = yield* stream.pipe(
       Stream.runForEachChunk((chunk) => {
         waitingSince = undefined
-        return Effect.map(Queue.offer(queue, Take.chunk(chunk)), () => {
+        return Effect.map(Queue.offerAll(queue, chunk), () => {
           waitingSince = clock.unsafeCurrentTimeMillis()
         })
       }),
       Effect.exit,
       Effect.flatMap((exit) => {
         waitingSince = undefined
-        return Queue.offer(queue, Exit.isSuccess(exit) ? Take.end : Take.failCause(exit.cause))
+        return Queue.offer(queue, new Ended(exit))
       }),
       Effect.forkScoped
     )
@@ -70,10 +76,24 @@ const idleTimeout = <A, E, R, E2>(
         yield* Effect.sleep(Duration.millis(idleMs - waited))
       }
       yield* Fiber.interrupt(producer)
-      yield* Queue.offer(queue, Take.fail(onIdle()))
+      yield* Queue.offer(queue, new Ended<E | E2>(Exit.fail(onIdle())))
     }).pipe(Effect.forkScoped)
-    return Stream.flattenTake(Stream.fromQueue(queue))
+    let ended: Exit.Exit<void, E | E2> | undefined
+    const take = Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E2>> => {
+      if (ended !== undefined) return Exit.isSuccess(ended) ? Effect.fail(Option.none()) : failed(ended.cause)
+      return Effect.flatMap(Queue.takeBetween(queue, 1, readAhead), (items) => {
+        const last = Chunk.unsafeLast(items)
+        if (!(last instanceof Ended)) return Effect.succeed(items as Chunk.Chunk<A>)
+        ended = last.exit
+        const data = Chunk.dropRight(items, 1) as Chunk.Chunk<A>
+        return Chunk.isNonEmpty(data) ? Effect.succeed(data) : take
+      })
+    })
+    return Stream.repeatEffectChunkOption(take)
   }))
+
+const failed = <E>(cause: Cause.Cause<E>): Effect.Effect<never, Option.Option<E>> =>
+  Effect.failCause(Cause.map(cause, Option.some))
 
 /** A response whose body fails with `NetworkTimeout` when no bytes arrive for `idle`. */
 const withIdleBody = (

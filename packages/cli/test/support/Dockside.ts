@@ -3,8 +3,8 @@ import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-/** The built entry point (`npm run build` / `tsc -b` makes it). */
-export const bin = fileURLToPath(new URL("../../dist/bin.js", import.meta.url))
+/** The bundled command, as installed (`npm run build` makes it: `tsc -b`, then the bundle). */
+export const bin = fileURLToPath(new URL("../../dist/dockside.js", import.meta.url))
 
 /** What a run printed and how it ended. */
 export interface Result {

@@ -10,23 +10,27 @@
  * level 0 (stored blocks: valid gzip, incompressible, cheap to make). One `docker-registry`
  * (RealRegistry, no auth, 127.0.0.1) serves every measurement.
  *
- * - pull: dockside `V2Flows.pull` into a fresh layout; `skopeo copy docker://… oci:…`; curl GET
- *   of every blob at once to /dev/null (no manifest, no hashing, no disk).
- * - push: to a fresh repository each time. dockside `V2Flows.push`; `skopeo copy oci:…
- *   docker://…` with an empty blob-info cache of its own (else it mounts blobs it has seen
- *   instead of uploading them); curl POST + monolithic PUT of every blob at once (no manifest).
+ * The contenders, each a process of its own per measurement:
+ * - dockside: the `dockside` command as installed (`packages/cli/dist/dockside.js`, the
+ *   bundle, started through its `#!` line): `dockside pull|push --json --quiet`.
+ * - library: `V2Flows.pull` / `V2Flows.push` with `DocksideNode.layer()` in a child node
+ *   process (`--child pull|push …`), which reports its setup time (layer, client, first
+ *   request) and its flow time in-process: the library's cost without the process start.
+ * - node: `bench/plainNode.ts`, the same transfer written directly on node:http, node:crypto
+ *   and node:fs (no Effect, no policies): what Node itself achieves here.
+ * - skopeo: `skopeo copy docker://… oci:…` (pull); `skopeo copy oci:… docker://…` (push) with
+ *   an empty blob-info cache of its own (else it mounts blobs it has seen instead of
+ *   uploading them).
+ * - curl: GET of every blob at once to /dev/null (pull: no manifest, no hashing, no disk);
+ *   POST + monolithic PUT of every blob at once (push: no manifest).
+ * Pushes go to a fresh repository each time. Everything but the library child runs under
+ * `/usr/bin/time -v` when it is there (peak RSS, CPU time). The registry's CPU time is read
+ * from `/proc/<pid>/stat` around each measurement. The order of the contenders rotates from
+ * run to run; `sync` runs before each measurement. Medians over BENCH_RUNS runs (default 3).
  *
- * Every measurement is a process of its own: dockside runs in a child node process
- * (`--child pull|push …`, with `DocksideNode.layer()`), which reports its setup time (layer,
- * client, first request) and flow time in-process, its CPU time and
- * `process.resourceUsage().maxRSS`; skopeo and curl run under `/usr/bin/time -v` when it is
- * there (peak RSS of skopeo, CPU time of both). The registry's CPU time is read from
- * `/proc/<pid>/stat` around each measurement. The order of the contenders rotates from run
- * to run; `sync` runs before each measurement. Medians over BENCH_RUNS runs (default 3).
- *
- * Environment: BENCH_RUNS (default 3), BENCH_CONCURRENCY (dockside's blobs at once, default
- * 6 = skopeo's fixed parallelism), BENCH_NODE_FLAGS (extra node flags for the dockside
- * children), BENCH_KEEP (keep the generated images for the next run).
+ * Environment: BENCH_RUNS (default 3), BENCH_CONCURRENCY (blobs at once for dockside, the
+ * library and node, default 6 = skopeo's fixed parallelism), BENCH_NODE_FLAGS (extra node
+ * flags for the library children), BENCH_KEEP (keep the generated images for the next run).
  */
 import * as V2Flows from "@dockside/client/V2Flows"
 import * as DocksideNode from "@dockside/node/DocksideNode"
@@ -58,6 +62,8 @@ const runs = positive(process.env.BENCH_RUNS, 3)
 const concurrency = positive(process.env.BENCH_CONCURRENCY, 6)
 const nodeFlags: ReadonlyArray<string> = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "")
 const self = Url.fileURLToPath(import.meta.url)
+const plainNode = Url.fileURLToPath(new URL("plainNode.js", import.meta.url))
+const docksideCommand = Url.fileURLToPath(new URL("../../packages/cli/dist/dockside.js", import.meta.url))
 
 const ociLayer = "application/vnd.oci.image.layer.v1.tar+gzip"
 const ociConfig = "application/vnd.oci.image.config.v1+json"
@@ -376,11 +382,15 @@ const runTimed = (
   command: string,
   args: ReadonlyArray<string>,
   extraEnv: Readonly<Record<string, string>> = {}
-): Effect.Effect<{ readonly wallMs: number } & Usage, BenchError> =>
+): Effect.Effect<{ readonly wallMs: number; readonly stdout: string } & Usage, BenchError> =>
   gnuTime === undefined
-    ? Effect.map(run(command, args, extraEnv), (ran) => ({ wallMs: ran.wallMs, rssMiB: undefined, cpuS: undefined }))
+    ? Effect.map(
+      run(command, args, extraEnv),
+      (ran) => ({ wallMs: ran.wallMs, stdout: ran.stdout, rssMiB: undefined, cpuS: undefined })
+    )
     : Effect.map(run(gnuTime, ["-v", command, ...args], extraEnv), (ran) => ({
       wallMs: ran.wallMs,
+      stdout: ran.stdout,
       ...usageOf(ran.stderr)
     }))
 
@@ -418,16 +428,16 @@ const scratch = (parent: string, prefix: string): Effect.Effect<string, never, S
 // The contenders.
 // ---------------------------------------------------------------------------------------
 
-type Tool = "dockside" | "skopeo" | "curl"
+type Tool = "dockside" | "library" | "node" | "skopeo" | "curl"
 type Op = "pull" | "push"
 
 /** One measurement. */
 interface Sample {
   /** Spawn to exit of the client process, in ms. */
   readonly wallMs: number
-  /** dockside only: layer, client and first request, in ms (see {@link ChildReport}). */
+  /** library only: layer, client and first request, in ms (see {@link ChildReport}). */
   readonly setupMs: number | undefined
-  /** dockside only: the flow itself, in ms. */
+  /** library only: the flow itself, in ms. */
   readonly flowMs: number | undefined
   readonly rssMiB: number | undefined
   /** The client's user + system CPU, in s. */
@@ -450,8 +460,34 @@ const docksideChild = (
     (ran) =>
       Effect.try({
         try: () => ({ ...(JSON.parse(ran.stdout.trim().split("\n").pop()!) as ChildReport), wallMs: ran.wallMs }),
-        catch: () => new BenchError({ reason: `the dockside child printed no report: ${tail(ran.stdout)}` })
+        catch: () => new BenchError({ reason: `the library child printed no report: ${tail(ran.stdout)}` })
       })
+  )
+
+/** What the dockside command (`--json`) and plainNode print: how many blobs moved. */
+const movedOf = (
+  tool: Tool,
+  stdout: string
+): Effect.Effect<{ readonly transferred: number; readonly skipped: number }, BenchError> =>
+  Effect.try({
+    try: () => {
+      const report = JSON.parse(stdout) as { readonly transferred: number; readonly skipped?: number }
+      return { transferred: report.transferred, skipped: report.skipped ?? 0 }
+    },
+    catch: () => new BenchError({ reason: `${tool} printed no report: ${tail(stdout)}` })
+  })
+
+/** Fail unless every blob of `image` was transferred. */
+const checkMoved = (
+  tool: Tool,
+  op: Op,
+  image: Image,
+  moved: { readonly transferred: number; readonly skipped: number }
+): Effect.Effect<void, BenchError> =>
+  moved.transferred === image.blobs.length && moved.skipped === 0 ? Effect.void : Effect.fail(
+    new BenchError({
+      reason: `${tool} ${op} moved ${moved.transferred} blobs and skipped ${moved.skipped} of ${image.blobs.length}`
+    })
   )
 
 /**
@@ -510,16 +546,41 @@ const measure = (
     const measured = yield* ((): Effect.Effect<Omit<Sample, "registryCpuS">, BenchError> => {
       switch (tool) {
         case "dockside":
+        case "node":
+          return Effect.gen(function*() {
+            const timed = tool === "dockside"
+              ? yield* runTimed(docksideCommand, [
+                op,
+                "--json",
+                "--quiet",
+                "--concurrency",
+                String(concurrency),
+                ...(op === "pull" ? [reference, Path.join(folder, "layout")] : [image.dir, reference])
+              ])
+              : yield* runTimed(process.execPath, [
+                plainNode,
+                op,
+                registry.url,
+                repository,
+                tag,
+                op === "pull" ? Path.join(folder, "layout") : image.dir,
+                String(concurrency)
+              ])
+            yield* checkMoved(tool, op, image, yield* movedOf(tool, timed.stdout))
+            return {
+              wallMs: timed.wallMs,
+              setupMs: undefined,
+              flowMs: undefined,
+              rssMiB: timed.rssMiB,
+              cpuS: timed.cpuS
+            }
+          })
+        case "library":
           return Effect.gen(function*() {
             const report = yield* docksideChild(
               op === "pull" ? ["pull", reference, Path.join(folder, "layout")] : ["push", image.dir, reference]
             )
-            if (report.transferred !== image.blobs.length || report.skipped !== 0) {
-              return yield* new BenchError({
-                reason:
-                  `dockside ${op} moved ${report.transferred} blobs and skipped ${report.skipped} of ${image.blobs.length}`
-              })
-            }
+            yield* checkMoved(tool, op, image, report)
             return {
               wallMs: report.wallMs,
               setupMs: report.setupMs,
@@ -606,8 +667,18 @@ interface Row {
   readonly vsSkopeo: ReadonlyArray<number>
 }
 
-const toolLabel = (tool: Tool, op: string, image: Image): string =>
-  tool === "curl" ? `curl × ${image.blobs.length}${op === "pull" ? " → /dev/null" : ""}` : tool
+const toolLabel = (tool: Tool, op: string, image: Image): string => {
+  switch (tool) {
+    case "curl":
+      return `curl × ${image.blobs.length}${op === "pull" ? " → /dev/null" : ""}`
+    case "library":
+      return "library (V2Flows in node)"
+    case "node":
+      return "plain node (no Effect)"
+    default:
+      return tool
+  }
+}
 
 const formatRow = (row: Row): string => {
   const wallS = median(row.samples.map((s) => s.wallMs)) / 1000
@@ -654,8 +725,13 @@ const verdict = (met: boolean): string => met ? "met" : "NOT met"
 // ---------------------------------------------------------------------------------------
 
 const main = Effect.gen(function*() {
+  if (!Fs.existsSync(docksideCommand)) {
+    return yield* new BenchError({ reason: `${docksideCommand} is missing: run npm run build first` })
+  }
   const tools: ReadonlyArray<Tool> = [
     "dockside",
+    "library",
+    "node",
     ...(which("skopeo") === undefined ? [] : ["skopeo" as const]),
     ...(which("curl") === undefined ? [] : ["curl" as const])
   ]
@@ -748,52 +824,67 @@ const main = Effect.gen(function*() {
     `OCI pull/push against ${registryVersion} (filesystem storage, 127.0.0.1, no auth) on ${Os.cpus().length} cores; ${runs} run${
       runs === 1 ? "" : "s"
     }, contenders alternating, medians (peak RSS: max over runs).`,
-    `dockside: node ${process.version}${
-      nodeFlags.length === 0 ? "" : ` ${nodeFlags.join(" ")}`
-    }, a child process per measurement, ${concurrency} blobs at once. ${skopeoVersion} (6 blobs at once, fresh ` +
+    `node ${process.version}; dockside = the bundled dockside command (${docksideCommand}), library = V2Flows in a ` +
+    `child node process${
+      nodeFlags.length === 0 ? "" : ` (${nodeFlags.join(" ")})`
+    }, plain node = bench/plainNode.ts; ` +
+    `${concurrency} blobs at once for these three. ${skopeoVersion} (6 blobs at once, fresh ` +
     `blob-info cache each time). curl ${curlVersion}: one process per blob, all at once, no manifest.`,
     "",
     ...tableHeader,
     ...rows.map(formatRow),
     "",
-    "wall s = spawn to exit of the client process (dockside: node startup and module loading included). dockside",
-    "only: setup s = building DocksideNode.layer() and the client, and the first request (a ping; for 127.0.0.1,",
-    "an insecure host, it includes the https-first probe); flow s = V2Flows.pull/push after that. MiB/s = config +",
-    "layer bytes / wall. × skopeo = median of per-run wall-time ratios. peak RSS = maxRSS of the client process",
-    "(skopeo: /usr/bin/time -v). cores busy = (client + registry CPU) / wall; this machine has 2."
+    "wall s = spawn to exit of the client process (node startup and module loading included). library only:",
+    "setup s = building DocksideNode.layer() and the client, and the first request (a ping; for 127.0.0.1, an",
+    "insecure host, it includes the https-first probe); flow s = V2Flows.pull/push after that, in the same",
+    "process. MiB/s = config + layer bytes / wall. × skopeo = median of per-run wall-time ratios. peak RSS =",
+    "maxRSS of the client process (/usr/bin/time -v; library: process.resourceUsage). cores busy = (client +",
+    `registry CPU) / wall; this machine has ${Os.cpus().length}.`
   ]
   if (!tools.includes("curl")) lines.push("curl is not installed: its rows are left out.")
   if (!tools.includes("skopeo")) lines.push("skopeo is not installed: its rows and the ratios are left out.")
   if (gnuTime === undefined) lines.push("/usr/bin/time is missing: skopeo's peak RSS and the CPU columns are left out.")
 
   // The targets.
-  lines.push("", "Targets:")
+  lines.push("", "Targets (the dockside command against skopeo):")
+  const ratioOf = (target: Image, op: Op, tool: Tool): number | undefined => {
+    const row = rows.find((r) => r.image === target && r.op === op && r.tool === tool)
+    return row === undefined || row.vsSkopeo.length === 0 ? undefined : median(row.vsSkopeo)
+  }
   for (const target of images) {
     for (const op of ops) {
-      const row = rows.find((r) => r.image === target && r.op === op && r.tool === "dockside")!
-      if (row.vsSkopeo.length === 0) continue
+      const ratio = ratioOf(target, op, "dockside")
+      if (ratio === undefined) continue
       const skopeo = results.get(key(target, op, "skopeo"))!
-      const flowRatio = median(row.samples.map((s, i) => s.flowMs! / skopeo[i]!.wallMs))
-      const ratio = median(row.vsSkopeo)
+      const library = results.get(key(target, op, "library")) ?? []
+      const flowRatio = median(library.map((s, i) => s.flowMs! / skopeo[i]!.wallMs))
       lines.push(
-        `- ${op} ${target.label}: dockside ${ratio.toFixed(2)}× skopeo's wall time (its flow alone: ${
-          flowRatio.toFixed(2)
-        }×); target ≤ 0.8×: ${verdict(ratio <= 0.8)}${
-          ratio > 0.8 && flowRatio <= 0.8 ? " (met by the flow alone)" : ""
-        }`
+        `- ${op} ${target.label}: dockside ${ratio.toFixed(2)}× skopeo's wall time; target ≤ 0.8×: ${
+          verdict(ratio <= 0.8)
+        } (the library's flow alone: ${flowRatio.toFixed(2)}×; plain node: ${
+          ratioOf(target, op, "node")?.toFixed(2) ?? "–"
+        }×)`
       )
     }
   }
-  const peak = (samples: ReadonlyArray<Sample>): number => Math.max(...defined(samples.map((s) => s.rssMiB)))
-  const bigRss = Math.max(
-    peak(results.get(key(big, "pull", "dockside"))!),
-    peak(results.get(key(big, "push", "dockside"))!)
-  )
-  lines.push(
-    `- peak RSS ${big.label} (pull and push): ${bigRss.toFixed(0)} MiB; target ≤ 150 MiB: ${verdict(bigRss <= 150)}`,
-    `- peak RSS 1 GiB layer pull: ${peak(hugePulls).toFixed(0)} MiB; target ≤ 150 MiB: ${
-      verdict(peak(hugePulls) <= 150)
+  const peak = (samples: ReadonlyArray<Sample>): number | undefined => {
+    const rss = defined(samples.map((s) => s.rssMiB))
+    return rss.length === 0 ? undefined : Math.max(...rss)
+  }
+  const rssLine = (what: string, samples: ReadonlyArray<Sample>): string => {
+    const rss = peak(samples)
+    return `- peak RSS ${what}: ${
+      rss === undefined
+        ? "not measured (no /usr/bin/time)"
+        : `${rss.toFixed(0)} MiB; target ≤ 150 MiB: ${verdict(rss <= 150)}`
     }`
+  }
+  lines.push(
+    rssLine(`${big.label} (pull and push)`, [
+      ...results.get(key(big, "pull", "dockside"))!,
+      ...results.get(key(big, "push", "dockside"))!
+    ]),
+    rssLine("1 GiB layer pull", hugePulls)
   )
   yield* Console.log(lines.join("\n"))
 })

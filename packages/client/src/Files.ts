@@ -23,7 +23,7 @@ export const writeStream = <E, R>(
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const handle = yield* fs.open(file, { flag: "w" })
-    const staging = new Uint8Array(batchSize)
+    const staging = Buffer.allocUnsafe(batchSize) // every byte is written before it is read
     let filled = 0
     const flush = Effect.suspend(() => {
       const bytes = staging.subarray(0, filled)

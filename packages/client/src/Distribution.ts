@@ -12,6 +12,7 @@ import * as Identifiers from "@dockside/protocol/Identifiers"
 import * as Manifest from "@dockside/protocol/Manifest"
 import * as MediaType from "@dockside/protocol/MediaType"
 import * as Reference from "@dockside/protocol/Reference"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -111,6 +112,15 @@ export interface Service {
     content: Stream.Stream<Uint8Array, E, R>,
     options?: { readonly chunkSize?: number | undefined }
   ) => Effect.Effect<void, E | RequestError | Errors.UnexpectedResponse, R>
+  /**
+   * A monolithic upload of a prepared body (POST, then one PUT with the digest), such as a
+   * file body of `FileBodies`; the upload session is deleted when it fails.
+   */
+  readonly putBlob: (
+    repository: Repository,
+    blob: BlobRef,
+    body: HttpBody.HttpBody
+  ) => Effect.Effect<void, RequestError | Errors.UnexpectedResponse>
   readonly mountBlob: (
     repository: Repository,
     digest: Identifiers.Digest,
@@ -501,6 +511,38 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
 
   const cancel = (location: URL) => send(HttpClientRequest.del(location)).pipe(Effect.flatMap(drain), Effect.ignore)
 
+  /** Open an upload session: its absolute location and the registry's minimum chunk. */
+  const openUpload = (repository: Repository) =>
+    Effect.gen(function*() {
+      const { request, response } = yield* startUpload(repository, "")
+      if (response.status !== 202) return yield* failure(request, response, `upload to ${repository.repository}`)
+      const location = yield* locationOf(request, response)
+      return { location, minimum: Number(response.headers["oci-chunk-min-length"] ?? 0) }
+    })
+
+  /** The PUT that completes an upload session with the blob's digest (and its last bytes, if any). */
+  const finishUpload = (at: URL, blob: BlobRef, body: Option.Option<HttpBody.HttpBody>) =>
+    Effect.gen(function*() {
+      const url = new URL(at)
+      url.searchParams.set("digest", blob.digest)
+      const put = Option.match(body, {
+        onNone: () => HttpClientRequest.put(url).pipe(HttpClientRequest.setHeader("content-length", "0")),
+        onSome: (bytes) => HttpClientRequest.put(url).pipe(HttpClientRequest.setBody(bytes))
+      })
+      const answer = yield* send(put)
+      if (answer.status !== 201 && answer.status !== 204) return yield* failure(put, answer, `blob ${blob.digest}`)
+      yield* drain(answer)
+    })
+
+  const putBlob = Effect.fn("Distribution.putBlob")(function*(
+    repository: Repository,
+    blob: BlobRef,
+    body: HttpBody.HttpBody
+  ) {
+    const { location } = yield* openUpload(repository)
+    yield* finishUpload(location, blob, Option.some(body)).pipe(Effect.tapError(() => cancel(location)))
+  })
+
   const uploadBlob = <E, R>(
     repository: Repository,
     blob: BlobRef,
@@ -508,40 +550,28 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     options: { readonly chunkSize?: number | undefined } = {}
   ): Effect.Effect<void, E | RequestError | Errors.UnexpectedResponse, R> =>
     Effect.gen(function*() {
-      const { request, response } = yield* startUpload(repository, "")
-      if (response.status !== 202) return yield* failure(request, response, `upload to ${repository.repository}`)
-      let location = yield* locationOf(request, response)
-      const minimum = Number(response.headers["oci-chunk-min-length"] ?? 0)
-      const finish = (at: URL, body: Option.Option<Stream.Stream<Uint8Array, E, R>>) =>
-        Effect.gen(function*() {
-          const url = new URL(at)
-          url.searchParams.set("digest", blob.digest)
-          const context = yield* Effect.context<R>()
-          // A failing content stream only aborts the request: its own error is what the caller gets.
-          let broken = Option.none<E>()
-          const put = Option.match(body, {
-            onNone: () => HttpClientRequest.put(url).pipe(HttpClientRequest.setHeader("content-length", "0")),
-            onSome: (stream) =>
-              HttpClientRequest.put(url).pipe(HttpClientRequest.bodyStream(
-                Stream.provideContext(stream, context).pipe(
-                  Stream.tapError((error) => Effect.sync(() => void (broken = Option.some(error))))
-                ),
-                { contentType: "application/octet-stream", contentLength: blob.size }
-              ))
-          })
-          const answer = yield* send(put).pipe(
-            Effect.catchAll((error) =>
-              Effect.fail<E | HttpErrors.TransportError>(Option.getOrElse(broken, () => error))
-            )
-          )
-          if (answer.status !== 201 && answer.status !== 204) return yield* failure(put, answer, `blob ${blob.digest}`)
-          yield* drain(answer)
-        })
+      const opened = yield* openUpload(repository)
+      let location = opened.location
+      const monolithic = Effect.gen(function*() {
+        const context = yield* Effect.context<R>()
+        // A failing content stream only aborts the request: its own error is what the caller gets.
+        let broken = Option.none<E>()
+        const body = HttpBody.stream(
+          Stream.provideContext(content, context).pipe(
+            Stream.tapError((error) => Effect.sync(() => void (broken = Option.some(error))))
+          ),
+          "application/octet-stream",
+          blob.size
+        )
+        yield* finishUpload(location, blob, Option.some(body)).pipe(
+          Effect.catchAll((error) => Effect.fail<E | typeof error>(Option.getOrElse(broken, () => error)))
+        )
+      })
       const upload = options.chunkSize === undefined
-        ? finish(location, Option.some(content))
+        ? monolithic
         : Effect.gen(function*() {
           // Chunk sizes are in bytes (`Stream.rechunk` would count the stream's elements).
-          const size = Math.max(options.chunkSize ?? 0, Number.isSafeInteger(minimum) ? minimum : 0, 1)
+          const size = Math.max(options.chunkSize ?? 0, Number.isSafeInteger(opened.minimum) ? opened.minimum : 0, 1)
           let offset = 0
           yield* content.pipe(
             bytesOf(size),
@@ -562,7 +592,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
               })
             )
           )
-          yield* finish(location, Option.none())
+          yield* finishUpload(location, blob, Option.none())
         })
       yield* upload.pipe(Effect.tapError(() => cancel(location)))
     }).pipe(Effect.withSpan("Distribution.uploadBlob"))
@@ -682,6 +712,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     headBlob,
     getBlob,
     uploadBlob,
+    putBlob,
     mountBlob,
     deleteBlob,
     tags,

@@ -99,13 +99,6 @@ export const writeBytes = Effect.fn("OciLayout.writeBytes")(function*(dir: strin
   return { digest, size: bytes.length }
 })
 
-/** A blob as a stream. */
-export const readBlob = (
-  dir: string,
-  digest: Identifiers.Digest
-): Stream.Stream<Uint8Array, PlatformError.PlatformError, FileSystem.FileSystem> =>
-  Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) => fs.stream(blobPath(dir, digest), { chunkSize: 256 * 1024 })))
-
 /** A small blob (manifest, config) in memory, checked against its digest. */
 export const readBytes = Effect.fn("OciLayout.readBytes")(
   function*(dir: string, digest: Identifiers.Digest, limit: number) {

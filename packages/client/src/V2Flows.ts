@@ -13,10 +13,13 @@ import * as Platform from "@dockside/protocol/Platform"
 import * as Reference from "@dockside/protocol/Reference"
 import type * as PlatformError from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as Distribution from "./Distribution.js"
+import * as FileBodies from "./FileBodies.js"
 import * as OciLayout from "./OciLayout.js"
 import * as Progress from "./Progress.js"
 import * as Retry from "./Retry.js"
@@ -75,6 +78,34 @@ const counted = (id: string, size: number) => <E, R>(stream: Stream.Stream<Uint8
       for (const bytes of chunk) done += bytes.length
       return Effect.as(Progress.publish(Progress.Event.Bytes({ id, done, size })), chunk)
     })
+  })
+
+/** Interval of the progress events of a transfer that reports its bytes by callback. */
+const progressInterval = Duration.millis(100)
+
+/**
+ * Run a transfer that tells its running byte count through a callback, publishing
+ * `Progress` `Bytes` events from it every {@link progressInterval} and once at the end.
+ */
+const sampled = <A, E, R>(
+  id: string,
+  size: number,
+  transfer: (onBytes: (total: number) => void) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    let done = 0
+    let published = 0
+    const publish = Effect.suspend(() => {
+      if (done === published) return Effect.void
+      published = done
+      return Progress.publish(Progress.Event.Bytes({ id, done, size }))
+    })
+    return Effect.scoped(Effect.gen(function*() {
+      yield* Effect.forkScoped(Effect.repeat(publish, Schedule.spaced(progressInterval)))
+      const result = yield* transfer((total) => void (done = total))
+      yield* publish
+      return result
+    }))
   })
 
 const tagOf = (reference: Reference.Reference): Option.Option<string> =>
@@ -152,7 +183,8 @@ const pushBlobs = <E extends { readonly _tag: string }, R>(
   distribution: Distribution.Service,
   target: Reference.Reference,
   blobs: ReadonlyArray<Manifest.Descriptor>,
-  content: (blob: Manifest.Descriptor) => Stream.Stream<Uint8Array, E, R>,
+  /** One upload of a blob, with its progress; restarted as a unit after a transient failure. */
+  upload: (blob: Manifest.Descriptor) => Effect.Effect<void, E, R>,
   options: FlowOptions & { readonly mountFrom?: Option.Option<Reference.Reference> }
 ) =>
   Effect.gen(function*() {
@@ -175,7 +207,7 @@ const pushBlobs = <E extends { readonly _tag: string }, R>(
           }
         }
         yield* Progress.publish(Progress.Event.Started({ id: blob.digest, action: "push", size: blob.size }))
-        yield* asUnit(distribution.uploadBlob(target, blob, content(blob).pipe(counted(blob.digest, blob.size))))
+        yield* asUnit(upload(blob))
         transferred++
         yield* Progress.publish(Progress.Event.Done({ id: blob.digest, action: "pushed" }))
       }), { concurrency: options.concurrency ?? defaultConcurrency, discard: true })
@@ -218,7 +250,18 @@ export const push = Effect.fn("V2Flows.push")(function*(
       const decoded = yield* Manifest.decode(bytes, descriptor.mediaType)
       for (const child of childrenOf(decoded)) yield* pushManifest(child, Option.none())
       const moved = yield* pushBlobs(distribution, target, blobsOf(decoded), (blob) =>
-        OciLayout.readBlob(dir, blob.digest), options)
+        sampled(blob.digest, blob.size, (onBytes) =>
+          Effect.flatMap(FileBodies.FileBodies, (bodies) =>
+            Effect.flatMap(
+              bodies.body({
+                path: OciLayout.blobPath(dir, blob.digest),
+                size: blob.size,
+                contentType: "application/octet-stream",
+                onBytes
+              }),
+              (body) =>
+                distribution.putBlob(target, blob, body)
+            ))), options)
       totals.transferred += moved.transferred
       totals.skipped += moved.skipped
       return yield* distribution.putManifest(
@@ -263,7 +306,8 @@ export const copy = Effect.fn("V2Flows.copy")(function*(
         distribution,
         target,
         blobsOf(decoded),
-        (blob) => distribution.getBlob(from, blob),
+        (blob) =>
+          distribution.uploadBlob(target, blob, distribution.getBlob(from, blob).pipe(counted(blob.digest, blob.size))),
         {
           ...options,
           mountFrom: Option.some(from)

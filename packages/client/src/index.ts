@@ -11,6 +11,11 @@ export * as V1Transport from "./V1Transport.js"
 /**
  * @since 0.1.0
  */
+export * as FileBodies from "./FileBodies.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Files from "./Files.js"
 
 /**

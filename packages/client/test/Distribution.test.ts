@@ -20,6 +20,7 @@ import * as OciImages from "@dockside/testing/OciImages"
 import * as V2Registry from "@dockside/testing/V2Registry"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -379,6 +380,34 @@ describe("uploads", () => {
         ]
       )
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("putBlob sends a prepared body in one PUT with the digest; a failed one cancels its session", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/v2/x/blobs/uploads/", [
+        { status: 202, headers: { location: "/v2/x/blobs/uploads/s1" } },
+        { status: 202, headers: { location: "/v2/x/blobs/uploads/s2" } }
+      ])
+      yield* server.respond("/v2/x/blobs/uploads/s1", [{ status: 201 }])
+      yield* server.respond("/v2/x/blobs/uploads/s2", [{ status: 500, body: "disk full" }, { status: 204 }])
+      const distribution = yield* Distribution.make()
+      const bytes = randomBytes(1500)
+      yield* distribution.putBlob(repo(server.host, "x"), blobOf(bytes), HttpBody.uint8Array(bytes))
+      const error = yield* Effect.flip(
+        distribution.putBlob(repo(server.host, "x"), blobOf(bytes), HttpBody.uint8Array(bytes))
+      )
+      expect(error).toMatchObject({ _tag: "HttpStatusError", status: 500, method: "PUT" })
+      const requests = yield* server.requests
+      expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+        "POST /v2/x/blobs/uploads/",
+        "PUT /v2/x/blobs/uploads/s1",
+        "POST /v2/x/blobs/uploads/",
+        "PUT /v2/x/blobs/uploads/s2",
+        "DELETE /v2/x/blobs/uploads/s2"
+      ])
+      expect(requests[1]!.url).toBe(`/v2/x/blobs/uploads/s1?digest=${encodeURIComponent(digestOf(bytes))}`)
+      expect(requests[1]!.bodyLength).toBe(bytes.length)
+    }).pipe(Effect.provide(Live)))
 
   it.scopedLive("a failed upload cancels its session with DELETE <location>", () =>
     Effect.gen(function*() {

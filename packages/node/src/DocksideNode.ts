@@ -3,7 +3,8 @@
  * pool per origin, proxies from the environment, extra CA files, TLS verification off only
  * for the registries the user names as insecure) wrapped in the transport policies (timeouts
  * per attempt, retries), the Node file system and command executor, the Docker CLI
- * credentials, and the {@link RegistryPolicy.RegistryPolicy} settings.
+ * credentials, file request bodies sent as Node streams ({@link NodeFileBodies}), and the
+ * {@link RegistryPolicy.RegistryPolicy} settings.
  *
  * ```ts
  * program.pipe(Effect.provide(DocksideNode.layer({ policy: { retry: { attempts: 3 } } })))
@@ -12,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Distribution from "@dockside/client/Distribution"
+import type * as FileBodies from "@dockside/client/FileBodies"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
 import * as Timeouts from "@dockside/client/Timeouts"
@@ -34,6 +36,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as tls from "node:tls"
 import * as DockerConfig from "./DockerConfig.js"
+import * as NodeFileBodies from "./NodeFileBodies.js"
 
 /** How to build the runtime. */
 export interface Options {
@@ -219,7 +222,7 @@ const build = (options: Options, env: Options) => {
   )
   const settings = RegistryPolicy.make(options.policy ?? {}, RegistryPolicy.make(env.policy ?? {}))
   const policy = Layer.succeed(RegistryPolicy.RegistryPolicy, settings)
-  return Layer.mergeAll(client, credentials, NodeContext.layer, policy)
+  return Layer.mergeAll(client, credentials, NodeContext.layer, policy, NodeFileBodies.layer)
 }
 
 /**
@@ -229,6 +232,7 @@ const build = (options: Options, env: Options) => {
 export const layer = (options: Options = {}): Layer.Layer<
   | HttpClient.HttpClient
   | DockerConfig.DockerConfig
+  | FileBodies.FileBodies
   | FileSystem.FileSystem
   | Path.Path
   | CommandExecutor.CommandExecutor

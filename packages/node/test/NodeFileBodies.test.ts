@@ -1,0 +1,92 @@
+/**
+ * File request bodies: the portable one (`FileBodies.streamed`, an Effect Stream) and the
+ * Node one (`NodeFileBodies`, a Node read stream handed to undici) keep the same contract,
+ * checked against `V2Registry` through `DocksideNode.layer`; `V2Flows.push` uses the Node
+ * one there and still reports each blob's bytes.
+ */
+import * as FileBodies from "@dockside/client/FileBodies"
+import * as Progress from "@dockside/client/Progress"
+import * as V2Flows from "@dockside/client/V2Flows"
+import * as DocksideNode from "@dockside/node/DocksideNode"
+import * as NodeFileBodies from "@dockside/node/NodeFileBodies"
+import type * as Identifiers from "@dockside/protocol/Identifiers"
+import * as Reference from "@dockside/protocol/Reference"
+import * as OciImages from "@dockside/testing/OciImages"
+import * as V2Registry from "@dockside/testing/V2Registry"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { createHash, randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "dockside-bodies-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const digestOf = (bytes: Uint8Array) =>
+  `sha256:${createHash("sha256").update(bytes).digest("hex")}` as Identifiers.Digest
+
+const implementations: ReadonlyArray<readonly [string, FileBodies.Service]> = [
+  ["FileBodies.streamed", FileBodies.streamed],
+  ["NodeFileBodies", NodeFileBodies.service]
+]
+
+describe("file bodies", () => {
+  for (const [name, bodies] of implementations) {
+    it.scoped(`${name}: an uploaded file arrives whole and its bytes are counted; a missing file is a typed error`, () =>
+      Effect.gen(function*() {
+        const registry = yield* V2Registry.make()
+        const dir = yield* tempDir
+        const bytes = randomBytes(3 * FileBodies.chunkSize + 1234)
+        const path = join(dir, "blob")
+        writeFileSync(path, bytes)
+        const totals: Array<number> = []
+        const body = yield* bodies.body({
+          path,
+          size: bytes.length,
+          contentType: "application/octet-stream",
+          onBytes: (total) => void totals.push(total)
+        })
+        const distribution = yield* DocksideNode.distribution()
+        const blob = { digest: digestOf(bytes), size: bytes.length }
+        yield* distribution.putBlob({ registry: registry.host, repository: "team/app" }, blob, body)
+        const stored = yield* registry.blobBytes(blob.digest)
+        expect(Option.map(stored, (b) => Buffer.from(b).equals(bytes))).toEqual(Option.some(true))
+        expect(totals.length).toBeGreaterThan(1)
+        expect(totals.at(-1)).toBe(bytes.length)
+        expect(totals).toEqual([...totals].sort((a, b) => a - b))
+
+        const missing = yield* Effect.flip(bodies.body({
+          path: join(dir, "missing"),
+          size: 1,
+          contentType: "application/octet-stream",
+          onBytes: () => {}
+        }))
+        expect(missing._tag).toBe("SystemError")
+        expect(missing.message).toContain("missing")
+      }).pipe(Effect.provide(DocksideNode.layer())))
+  }
+
+  it.scoped("V2Flows.push through DocksideNode.layer uploads every blob and reports each one's bytes to its size", () =>
+    Effect.gen(function*() {
+      const registry = yield* V2Registry.make()
+      const dir = yield* tempDir
+      const image = OciImages.image("bodies", [FileBodies.chunkSize * 2 + 7, 5000])
+      OciImages.writeLayout(dir, OciImages.blobsOf(image), image.manifest, "v1")
+      const events: Array<Progress.Event> = []
+      const target = yield* Reference.parse(`${registry.host}/team/app:v1`)
+      const result = yield* V2Flows.push(yield* DocksideNode.distribution(), dir, target).pipe(
+        Effect.provideService(Progress.Progress, { publish: (event) => Effect.sync(() => void events.push(event)) })
+      )
+      expect(result.transferred).toBe(3)
+      for (const blob of [image.config, ...image.layers]) {
+        const stored = yield* registry.blobBytes(blob.digest)
+        expect(Option.map(stored, (b) => Buffer.from(b).equals(blob.bytes))).toEqual(Option.some(true))
+        const bytes = events.filter((e) => e._tag === "Bytes" && e.id === blob.digest)
+        expect(bytes.at(-1)).toMatchObject({ done: blob.size, size: blob.size })
+      }
+    }).pipe(Effect.provide(DocksideNode.layer())))
+})

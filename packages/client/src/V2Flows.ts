@@ -12,7 +12,7 @@ import * as Manifest from "@dockside/protocol/Manifest"
 import * as Platform from "@dockside/protocol/Platform"
 import * as Reference from "@dockside/protocol/Reference"
 import type * as PlatformError from "@effect/platform/Error"
-import type * as FileSystem from "@effect/platform/FileSystem"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -214,11 +214,38 @@ const pushBlobs = <E extends { readonly _tag: string }, R>(
     return { transferred, skipped }
   })
 
+/**
+ * Upload a blob of a layout as a file body (sent natively where the runtime can), after a
+ * check that the file has the size the manifest gives it.
+ */
+const uploadFile = (
+  distribution: Distribution.Service,
+  target: Reference.Reference,
+  dir: string,
+  blob: Manifest.Descriptor
+) =>
+  sampled(blob.digest, blob.size, (onBytes) =>
+    Effect.gen(function*() {
+      const path = OciLayout.blobPath(dir, blob.digest)
+      const size = Number((yield* (yield* FileSystem.FileSystem).stat(path)).size)
+      if (size !== blob.size) {
+        return yield* new Errors.SizeMismatch({
+          what: `blob ${blob.digest} in ${dir}`,
+          expected: blob.size,
+          actual: size
+        })
+      }
+      const bodies = yield* FileBodies.FileBodies
+      const body = yield* bodies.body({ path, size, contentType: "application/octet-stream", onBytes })
+      yield* distribution.putBlob(target, blob, body)
+    }))
+
 /** Failures of {@link push}. */
 export type PushError =
   | Distribution.RequestError
   | Errors.UnexpectedResponse
   | Errors.DigestMismatch
+  | Errors.SizeMismatch
   | Errors.InvalidArgument
   | Errors.InvalidDocument
   | PlatformError.PlatformError
@@ -249,25 +276,18 @@ export const push = Effect.fn("V2Flows.push")(function*(
       const bytes = yield* OciLayout.readBytes(dir, descriptor.digest, 4 * 1024 * 1024)
       const decoded = yield* Manifest.decode(bytes, descriptor.mediaType)
       for (const child of childrenOf(decoded)) yield* pushManifest(child, Option.none())
-      const moved = yield* pushBlobs(distribution, target, blobsOf(decoded), (blob) =>
-        sampled(blob.digest, blob.size, (onBytes) =>
-          Effect.flatMap(FileBodies.FileBodies, (bodies) =>
-            Effect.flatMap(
-              bodies.body({
-                path: OciLayout.blobPath(dir, blob.digest),
-                size: blob.size,
-                contentType: "application/octet-stream",
-                onBytes
-              }),
-              (body) =>
-                distribution.putBlob(target, blob, body)
-            ))), options)
+      const moved = yield* pushBlobs(
+        distribution,
+        target,
+        blobsOf(decoded),
+        (blob) => uploadFile(distribution, target, dir, blob),
+        options
+      )
       totals.transferred += moved.transferred
       totals.skipped += moved.skipped
       return yield* distribution.putManifest(
         target,
-        Option.getOrElse(tag, () =>
-          descriptor.digest),
+        Option.getOrElse(tag, () => descriptor.digest),
         {
           bytes,
           mediaType: decoded.mediaType

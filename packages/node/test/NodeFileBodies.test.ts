@@ -89,4 +89,22 @@ describe("file bodies", () => {
         expect(bytes.at(-1)).toMatchObject({ done: blob.size, size: blob.size })
       }
     }).pipe(Effect.provide(DocksideNode.layer())))
+
+  it.scoped("V2Flows.push refuses a layout blob whose file is not the manifest's size, before sending it", () =>
+    Effect.gen(function*() {
+      const registry = yield* V2Registry.make()
+      const dir = yield* tempDir
+      const image = OciImages.image("short", [4000])
+      OciImages.writeLayout(dir, OciImages.blobsOf(image), image.manifest, "v1")
+      const layer = image.layers[0]!
+      writeFileSync(join(dir, "blobs", "sha256", layer.digest.slice(7)), layer.bytes.subarray(0, layer.size - 100))
+      const target = yield* Reference.parse(`${registry.host}/team/app:v1`)
+      const error = yield* Effect.flip(V2Flows.push(yield* DocksideNode.distribution(), dir, target))
+      expect(error._tag).toBe("SizeMismatch")
+      expect(error.message).toContain(`expected ${layer.size} bytes, got ${layer.size - 100}`)
+      const requests = yield* registry.requests
+      const layerPuts = requests.filter((r) => r.method === "PUT" && r.url.includes(encodeURIComponent(layer.digest)))
+      expect(requests.some((r) => r.method === "HEAD" && r.path.endsWith(layer.digest))).toBe(true)
+      expect(layerPuts).toEqual([])
+    }).pipe(Effect.provide(DocksideNode.layer())))
 })

@@ -1,0 +1,46 @@
+/**
+ * The launcher's code cache: a bundle runs the same with its cache, without one, and with
+ * a cache that does not fit (V8 ignores it); the installed command starts through its `#!`
+ * line with the cache the build made.
+ */
+import * as CodeCache from "@dockside/cli/CodeCache"
+import { describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Dockside from "./support/Dockside.js"
+
+const withBundle = (source: string, test: (bundle: string) => void): void => {
+  const dir = mkdtempSync(join(tmpdir(), "dockside-codecache-"))
+  try {
+    const bundle = join(dir, "bundle.cjs")
+    writeFileSync(bundle, source)
+    test(bundle)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+describe("CodeCache", () => {
+  it("runs a CommonJS bundle with its cache, without one, and with one that does not fit", () =>
+    withBundle(
+      "globalThis.__codeCacheRuns = (globalThis.__codeCacheRuns ?? 0) + 1; module.exports = require('node:path').basename(__filename)",
+      (bundle) => {
+        const runs = () => (globalThis as { __codeCacheRuns?: number }).__codeCacheRuns ?? 0
+        const before = runs()
+        CodeCache.run(bundle)
+        CodeCache.write(bundle)
+        expect(existsSync(CodeCache.cacheFile(bundle))).toBe(true)
+        CodeCache.run(bundle)
+        writeFileSync(CodeCache.cacheFile(bundle), "not a code cache")
+        CodeCache.run(bundle)
+        expect(runs() - before).toBe(3)
+      }
+    ))
+
+  it("the built command starts through its #! line (flags and code cache of the build)", () => {
+    expect(existsSync(CodeCache.cacheFile(Dockside.bin.replace(/dockside\.js$/, "bundle.cjs")))).toBe(true)
+    expect(execFileSync(Dockside.bin, ["--version"], { encoding: "utf8" }).trim()).toBe("0.1.0")
+  })
+})

@@ -414,7 +414,9 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     const url = repoUrl(repository, `blobs/${blob.digest}`)
     const what = `blob ${blob.digest}`
     const first = HttpClientRequest.get(url)
-    return Stream.unwrap(Effect.gen(function*() {
+    // The span lasts as long as the stream; it is not provided to every pull (that costs per chunk).
+    return Stream.unwrapScoped(Effect.gen(function*() {
+      const span = yield* Effect.makeSpanScoped("Distribution.getBlob")
       const policy = yield* RegistryPolicy.RegistryPolicy
       const hash = hasher(blob.digest)
       let received = 0
@@ -443,31 +445,34 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
               (error._tag === "NetworkTimeout" && error.phase === "body")
             failures++
             if (!resumable || failures >= policy.retry.attempts) return Stream.fail(error)
-            return Stream.unwrap(Effect.gen(function*() {
-              yield* Effect.sleep(Duration.times(policy.retry.baseDelay, 2 ** (failures - 1)))
-              yield* Progress.publish(
-                Progress.Event.Resumed({ url: Errors.redactUrl(url), offset: received, attempt: failures })
-              )
-              const next = HttpClientRequest.setHeader(first, "range", `bytes=${received}-`)
-              const answer = yield* send(next)
-              const range = answer.headers["content-range"]
-              if (
-                answer.status !== 206 || range === undefined || !range.replace(/^bytes /, "").startsWith(`${received}-`)
-              ) {
-                yield* drain(answer)
-                return yield* new Errors.UnexpectedResponse({
-                  ...at(next),
-                  status: answer.status,
-                  reason: `asked to resume at byte ${received}, got ${answer.status} ${
-                    Errors.excerpt(range ?? "without Content-Range")
-                  }`
-                })
-              }
-              return piece(next, answer)
-            }))
+            return Stream.unwrap(
+              Effect.gen(function*() {
+                yield* Effect.sleep(Duration.times(policy.retry.baseDelay, 2 ** (failures - 1)))
+                yield* Progress.publish(
+                  Progress.Event.Resumed({ url: Errors.redactUrl(url), offset: received, attempt: failures })
+                )
+                const next = HttpClientRequest.setHeader(first, "range", `bytes=${received}-`)
+                const answer = yield* send(next)
+                const range = answer.headers["content-range"]
+                if (
+                  answer.status !== 206 || range === undefined ||
+                  !range.replace(/^bytes /, "").startsWith(`${received}-`)
+                ) {
+                  yield* drain(answer)
+                  return yield* new Errors.UnexpectedResponse({
+                    ...at(next),
+                    status: answer.status,
+                    reason: `asked to resume at byte ${received}, got ${answer.status} ${
+                      Errors.excerpt(range ?? "without Content-Range")
+                    }`
+                  })
+                }
+                return piece(next, answer)
+              }).pipe(Effect.withParentSpan(span))
+            )
           })
         )
-      const response = yield* send(first)
+      const response = yield* send(first).pipe(Effect.withParentSpan(span))
       if (response.status !== 200) return yield* failure(first, response, what)
       return piece(first, response).pipe(
         Stream.concat(
@@ -482,7 +487,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           })).pipe(Stream.drain)
         )
       )
-    })).pipe(Stream.withSpan("Distribution.getBlob"))
+    }))
   }
 
   /** Start an upload session; its absolute location and the registry's minimum chunk. */

@@ -6,6 +6,7 @@
  */
 import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 
@@ -30,18 +31,29 @@ export const writeStream = <E, R>(
       filled = 0
       return bytes.length === 0 ? Effect.void : handle.writeAll(bytes)
     })
-    yield* Stream.runForEachChunk(content, (chunk) =>
-      Effect.gen(function*() {
-        for (const bytes of chunk) {
-          for (let offset = 0; offset < bytes.length;) {
-            const n = Math.min(bytes.length - offset, batchSize - filled)
-            staging.set(n === bytes.length ? bytes : bytes.subarray(offset, offset + n), filled)
-            filled += n
-            offset += n
-            if (filled === batchSize) yield* flush
+    // Copies a chunk's pieces from piece `index`, byte `offset` on; a full batch is written
+    // before the copy goes on. Most chunks fit in the batch: no effect but `Effect.void`.
+    const copy = (
+      pieces: ReadonlyArray<Uint8Array>,
+      index: number,
+      offset: number
+    ): Effect.Effect<void, PlatformError.PlatformError> => {
+      for (let i = index; i < pieces.length; i++) {
+        const bytes = pieces[i]!
+        for (let at = i === index ? offset : 0; at < bytes.length;) {
+          const n = Math.min(bytes.length - at, batchSize - filled)
+          staging.set(n === bytes.length ? bytes : bytes.subarray(at, at + n), filled)
+          filled += n
+          at += n
+          if (filled === batchSize) {
+            const [nextIndex, nextOffset] = at === bytes.length ? [i + 1, 0] : [i, at]
+            return Effect.zipRight(flush, Effect.suspend(() => copy(pieces, nextIndex, nextOffset)))
           }
         }
-      }))
+      }
+      return Effect.void
+    }
+    yield* Stream.runForEachChunk(content, (chunk) => copy(Chunk.toReadonlyArray(chunk), 0, 0))
     yield* flush
   }))
 

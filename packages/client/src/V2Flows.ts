@@ -71,28 +71,15 @@ const transient = (error: { readonly _tag: string; readonly status?: number }): 
 const asUnit = <A, E extends { readonly _tag: string }, R>(transfer: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Retry.asUnit(transfer, (error) => transient(error as { readonly _tag: string; readonly status?: number }))
 
-const counted = (id: string, size: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
-  Stream.suspend(() => {
-    let done = 0
-    return Stream.mapChunksEffect(stream, (chunk) => {
-      for (const bytes of chunk) done += bytes.length
-      return Effect.as(Progress.publish(Progress.Event.Bytes({ id, done, size })), chunk)
-    })
-  })
-
-/** Interval of the progress events of a transfer that reports its bytes by callback. */
+/** Interval of the progress events of a transfer. */
 const progressInterval = Duration.millis(100)
 
 /**
- * Run a transfer that tells its running byte count through a callback, publishing
- * `Progress` `Bytes` events from it every {@link progressInterval} and once at the end.
+ * The progress of one transfer: its running byte count, published as `Progress` `Bytes`
+ * events every {@link progressInterval} while the scope is open (not once per chunk).
  */
-const sampled = <A, E, R>(
-  id: string,
-  size: number,
-  transfer: (onBytes: (total: number) => void) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
+const progress = (id: string, size: number) =>
+  Effect.gen(function*() {
     let done = 0
     let published = 0
     const publish = Effect.suspend(() => {
@@ -100,13 +87,36 @@ const sampled = <A, E, R>(
       published = done
       return Progress.publish(Progress.Event.Bytes({ id, done, size }))
     })
-    return Effect.scoped(Effect.gen(function*() {
-      yield* Effect.forkScoped(Effect.repeat(publish, Schedule.spaced(progressInterval)))
-      const result = yield* transfer((total) => void (done = total))
-      yield* publish
-      return result
-    }))
+    yield* Effect.forkScoped(Effect.repeat(publish, Schedule.spaced(progressInterval)))
+    return { set: (total: number): void => void (done = total), publish }
   })
+
+/** A blob's bytes, counted for {@link progress}; the last count is published at the end. */
+const counted = (id: string, size: number) => <E, R>(stream: Stream.Stream<Uint8Array, E, R>) =>
+  Stream.unwrapScoped(Effect.map(progress(id, size), (bytes) => {
+    let total = 0
+    return stream.pipe(
+      Stream.mapChunks((chunk) => {
+        for (const piece of chunk) total += piece.length
+        bytes.set(total)
+        return chunk
+      }),
+      Stream.concat(Stream.execute(bytes.publish))
+    )
+  }))
+
+/** Run a transfer that tells its running byte count through a callback, with {@link progress}. */
+const sampled = <A, E, R>(
+  id: string,
+  size: number,
+  transfer: (onBytes: (total: number) => void) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.scoped(Effect.gen(function*() {
+    const bytes = yield* progress(id, size)
+    const result = yield* transfer(bytes.set)
+    yield* bytes.publish
+    return result
+  }))
 
 const tagOf = (reference: Reference.Reference): Option.Option<string> =>
   reference.tag !== undefined ? Option.some(reference.tag) : Option.none()

@@ -107,7 +107,11 @@ class ByHost extends Undici.Dispatcher {
 
   override dispatch(options: Undici.Dispatcher.DispatchOptions, handler: Undici.Dispatcher.DispatchHandler): boolean {
     const insecure = options.origin !== undefined && this.#insecure(new URL(options.origin))
-    return (insecure ? this.#lax : this.#strict).dispatch(options, handler)
+    // undici closes the connection after every HEAD, in case a broken server sends a body;
+    // registries answer HEAD (blob and manifest checks, one per blob of a push) correctly,
+    // and a new connection per check costs more than the check.
+    const kept = options.method === "HEAD" && options.reset === undefined ? { ...options, reset: false } : options
+    return (insecure ? this.#lax : this.#strict).dispatch(kept, handler)
   }
 
   override close(): Promise<void>

@@ -85,17 +85,26 @@ const get = (url: string) =>
   Effect.flatMap(HttpClient.HttpClient, (client) => Effect.flatMap(client.get(url), (response) => response.text))
 
 describe("DocksideNode.layer", () => {
-  it.live("N sequential small requests use one keep-alive connection", () =>
+  it.live("N sequential small requests use one keep-alive connection, HEAD requests too", () =>
     Effect.gen(function*() {
       const server = yield* FaultServer.make()
       yield* server.respond("/small", [{ status: 200, body: "ok" }])
       yield* Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
         for (let i = 0; i < 20; i++) {
           expect(yield* get(`${server.url}/small`)).toBe("ok")
           yield* Effect.sleep("1 millis")
         }
+        // undici would close the connection after each HEAD (DocksideNode turns that off).
+        for (let i = 0; i < 20; i++) {
+          expect((yield* client.head(`${server.url}/small`)).status).toBe(200)
+          yield* Effect.sleep("1 millis")
+        }
       }).pipe(Effect.provide(DocksideNode.layer()))
-      expect((yield* server.requests).length).toBe(20)
+      expect((yield* server.requests).map((r) => r.method)).toEqual([
+        ...Array.from({ length: 20 }, () => "GET"),
+        ...Array.from({ length: 20 }, () => "HEAD")
+      ])
       expect(yield* server.connections).toBe(1)
     }).pipe(Effect.scoped))
 

@@ -3,8 +3,9 @@
  * `Progress.Progress` layer chosen by the flags:
  *
  * - `live` (standard error is a terminal): one line per blob (short digest, status, bytes
- *   done / size, percent) and a totals line (bytes, MiB/s), redrawn in place at most every
- *   100 ms by a fiber that ends with the command (the layer's scope), with a last drawing then;
+ *   done / size, percent) and a totals line (bytes, MB/s: decimal units, as Docker prints
+ *   sizes), redrawn in place at most every 100 ms by a fiber that ends with the command (the
+ *   layer's scope), with a last drawing then;
  * - `lines` (otherwise): `<short digest>: Pulled|Pushed|Already exists|Mounted` as blobs finish;
  * - `quiet`: nothing.
  *
@@ -167,8 +168,8 @@ export const makeLive = (verbose: boolean, write: (text: string) => void, now: (
       ? transfers.reduce((sum, r) => sum + (r.size ?? 0), 0)
       : undefined
     const seconds = Math.max(now() - started, 1) / 1000
-    const speed = (moved / seconds / (1024 * 1024)).toFixed(2)
-    return `Total: ${sizeText(done)} / ${sizeText(size)}, ${speed} MiB/s`
+    const speed = (moved / seconds / 1e6).toFixed(2)
+    return `Total: ${sizeText(done)} / ${sizeText(size)}, ${speed} MB/s`
   }
 
   /** Redraw over the previous drawing (when something changed, or `force`). */

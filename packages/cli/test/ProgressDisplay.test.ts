@@ -80,7 +80,7 @@ describe("ProgressDisplay", () => {
     expect(written.pop()).toBe(
       "aaaaaaaaaaaa: Downloading    1.049 MB / 2 MB 52%\n" +
         "bbbbbbbbbbbb: Already exists\n" +
-        "Total: 1.049 MB / 2 MB, 1.00 MiB/s\n"
+        "Total: 1.049 MB / 2 MB, 1.05 MB/s\n"
     )
     // nothing changed: nothing drawn
     live.draw()
@@ -94,7 +94,7 @@ describe("ProgressDisplay", () => {
         "retrying GET https://registry.example/v2/ [2Jx in 200ms (attempt 1 got HTTP 503)\n" +
         "aaaaaaaaaaaa: Pulled         2 MB / 2 MB 100%\n" +
         "bbbbbbbbbbbb: Already exists\n" +
-        "Total: 2 MB / 2 MB, 0.50 MiB/s\n"
+        "Total: 2 MB / 2 MB, 0.52 MB/s\n"
     )
   })
 

@@ -12,6 +12,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
 /** What a body is made of. */
@@ -27,12 +28,13 @@ export interface Source {
 /** Makes request bodies from files. */
 export interface Service {
   /**
-   * A body with the file's bytes, to be sent once (make another for a retry); fails with a
-   * `PlatformError` when the file cannot be opened.
+   * A body with the file's bytes, to be sent once (make another for a retry) before the
+   * scope closes (what it holds open is released then); fails with a `PlatformError` when
+   * the file cannot be opened.
    */
   readonly body: (
     source: Source
-  ) => Effect.Effect<HttpBody.HttpBody, PlatformError.PlatformError, FileSystem.FileSystem>
+  ) => Effect.Effect<HttpBody.HttpBody, PlatformError.PlatformError, FileSystem.FileSystem | Scope.Scope>
 }
 
 /** Bytes read from a file per chunk. */

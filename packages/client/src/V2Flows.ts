@@ -248,7 +248,7 @@ const uploadFile = (
       const bodies = yield* FileBodies.FileBodies
       const body = yield* bodies.body({ path, size, contentType: "application/octet-stream", onBytes })
       yield* distribution.putBlob(target, blob, body)
-    }))
+    }).pipe(Effect.scoped))
 
 /** Failures of {@link push}. */
 export type PushError =

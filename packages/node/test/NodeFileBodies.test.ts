@@ -13,6 +13,7 @@ import type * as Identifiers from "@dockside/protocol/Identifiers"
 import * as Reference from "@dockside/protocol/Reference"
 import * as OciImages from "@dockside/testing/OciImages"
 import * as V2Registry from "@dockside/testing/V2Registry"
+import type * as HttpBody from "@effect/platform/HttpBody"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -69,6 +70,22 @@ describe("file bodies", () => {
         expect(missing.message).toContain("missing")
       }).pipe(Effect.provide(DocksideNode.layer())))
   }
+
+  it.scoped("NodeFileBodies: a body that is never sent is destroyed with its scope (its file is closed)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const path = join(dir, "blob")
+      writeFileSync(path, randomBytes(1000))
+      const body = yield* Effect.scoped(NodeFileBodies.service.body({
+        path,
+        size: 1000,
+        contentType: "application/octet-stream",
+        onBytes: () => {}
+      }))
+      expect(body._tag).toBe("Raw")
+      const readable = (body as HttpBody.Raw).body as { readonly destroyed: boolean }
+      expect(readable.destroyed).toBe(true)
+    }).pipe(Effect.provide(DocksideNode.layer())))
 
   it.scoped("V2Flows.push through DocksideNode.layer uploads every blob and reports each one's bytes to its size", () =>
     Effect.gen(function*() {

@@ -12,6 +12,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 
@@ -25,6 +26,16 @@ export interface Source {
   readonly onBytes: (total: number) => void
 }
 
+/** A request body made from a file, and what went wrong reading the file, if anything did. */
+export interface FileBody {
+  readonly body: HttpBody.HttpBody
+  /**
+   * The error of reading the file, once the request has failed: a request fails when its
+   * body does, and the file's own error says more than the transport's.
+   */
+  readonly failure: Effect.Effect<Option.Option<PlatformError.PlatformError>>
+}
+
 /** Makes request bodies from files. */
 export interface Service {
   /**
@@ -34,7 +45,7 @@ export interface Service {
    */
   readonly body: (
     source: Source
-  ) => Effect.Effect<HttpBody.HttpBody, PlatformError.PlatformError, FileSystem.FileSystem | Scope.Scope>
+  ) => Effect.Effect<FileBody, PlatformError.PlatformError, FileSystem.FileSystem | Scope.Scope>
 }
 
 /** Bytes read from a file per chunk. */
@@ -44,21 +55,23 @@ export const chunkSize = 256 * 1024
 export const streamed: Service = {
   body: (source) =>
     Effect.flatMap(FileSystem.FileSystem, (fs) =>
-      Effect.as(
-        fs.access(source.path, { readable: true }),
-        HttpBody.stream(
-          Stream.suspend(() => {
-            let total = 0
-            return Stream.tap(fs.stream(source.path, { chunkSize }), (bytes) =>
-              Effect.sync(() => {
-                total += bytes.length
-                source.onBytes(total)
-              }))
-          }),
-          source.contentType,
-          source.size
+      Effect.map(fs.access(source.path, { readable: true }), () => {
+        let failed = Option.none<PlatformError.PlatformError>()
+        let total = 0
+        const bytes = fs.stream(source.path, { chunkSize }).pipe(
+          Stream.tap((piece) =>
+            Effect.sync(() => {
+              total += piece.length
+              source.onBytes(total)
+            })
+          ),
+          Stream.tapError((error) => Effect.sync(() => void (failed = Option.some(error))))
         )
-      ))
+        return {
+          body: HttpBody.stream(bytes, source.contentType, source.size),
+          failure: Effect.sync(() => failed)
+        }
+      }))
 }
 
 /** The {@link Service} in use: {@link streamed} unless a runtime layer provides another. */

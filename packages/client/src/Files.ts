@@ -59,7 +59,7 @@ export const writeStream = <E, R>(
 
 /**
  * Write `content` to `<target>.partial`, run `check` (a size or digest comparison), then
- * rename it to `target`; on any failure the partial file is removed.
+ * rename it to `target`; on any failure or interruption the partial file is removed.
  */
 export const writeAtomically = <E, R, E2 = never, R2 = never>(
   target: string,
@@ -73,5 +73,5 @@ export const writeAtomically = <E, R, E2 = never, R2 = never>(
       yield* writeStream(partial, content)
       yield* check
       yield* fs.rename(partial, target)
-    }).pipe(Effect.tapError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
+    }).pipe(Effect.onError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
   })

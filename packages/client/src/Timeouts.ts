@@ -153,10 +153,23 @@ const trackedBody = (
 }
 
 /**
+ * Call `done` once a raw body that is a Node-style stream (a file body of `NodeFileBodies`)
+ * has been read to its end, or closed; false for any other raw body.
+ */
+const whenRead = (body: unknown, done: () => void): boolean => {
+  const emitter = body as { readonly once?: unknown; readonly read?: unknown } | null
+  if (typeof emitter !== "object" || emitter === null) return false
+  if (typeof emitter.once !== "function" || typeof emitter.read !== "function") return false
+  for (const event of ["end", "close", "error"]) (emitter.once as (event: string, f: () => void) => void)(event, done)
+  return true
+}
+
+/**
  * Fail with `NetworkTimeout` when the response headers take longer than the policy's
- * `headers` timeout after the request was sent (for a streamed upload the clock starts
- * once its body has gone, so a long upload that keeps moving is never cut; its source gets
- * the idle timeout instead), and give the response body an idle timeout.
+ * `headers` timeout after the request was sent (for a streamed upload, an Effect `Stream`
+ * or a Node stream, the clock starts once its body has gone, so a long upload that keeps
+ * moving is never cut; an Effect `Stream` source gets the idle timeout instead), and give
+ * the response body an idle timeout.
  */
 export const withTimeouts =
   (options?: RegistryPolicy.TimeoutPolicy) => (self: HttpClient.HttpClient): HttpClient.HttpClient =>
@@ -166,7 +179,9 @@ export const withTimeouts =
           Effect.gen(function*() {
             const policy = options ?? (yield* RegistryPolicy.RegistryPolicy).timeouts
             const sent = yield* Deferred.make<void>()
-            if (request.body._tag !== "Stream") yield* Deferred.succeed(sent, undefined)
+            const streamed = request.body._tag === "Stream" ||
+              (request.body._tag === "Raw" && whenRead(request.body.body, () => Deferred.unsafeDone(sent, Exit.void)))
+            if (!streamed) yield* Deferred.succeed(sent, undefined)
             const headersTimer = Deferred.await(sent).pipe(
               Effect.zipRight(Effect.sleep(policy.headers)),
               Effect.zipRight(Effect.fail(

@@ -226,7 +226,8 @@ const pushBlobs = <E extends { readonly _tag: string }, R>(
 
 /**
  * Upload a blob of a layout as a file body (sent natively where the runtime can), after a
- * check that the file has the size the manifest gives it.
+ * check that it is a file of the size the manifest gives it. A failure to read the file
+ * is reported as such (not retried), not as the failed request it causes.
  */
 const uploadFile = (
   distribution: Distribution.Service,
@@ -237,7 +238,11 @@ const uploadFile = (
   sampled(blob.digest, blob.size, (onBytes) =>
     Effect.gen(function*() {
       const path = OciLayout.blobPath(dir, blob.digest)
-      const size = Number((yield* (yield* FileSystem.FileSystem).stat(path)).size)
+      const info = yield* (yield* FileSystem.FileSystem).stat(path)
+      if (info.type !== "File") {
+        return yield* new Errors.InvalidDocument({ what: `blob ${blob.digest} in ${dir}`, reason: "it is not a file" })
+      }
+      const size = Number(info.size)
       if (size !== blob.size) {
         return yield* new Errors.SizeMismatch({
           what: `blob ${blob.digest} in ${dir}`,
@@ -245,9 +250,17 @@ const uploadFile = (
           actual: size
         })
       }
-      const bodies = yield* FileBodies.FileBodies
-      const body = yield* bodies.body({ path, size, contentType: "application/octet-stream", onBytes })
-      yield* distribution.putBlob(target, blob, body)
+      const file = yield* (yield* FileBodies.FileBodies).body({
+        path,
+        size,
+        contentType: "application/octet-stream",
+        onBytes
+      })
+      yield* distribution.putBlob(target, blob, file.body).pipe(
+        Effect.catchAll((error) =>
+          Effect.flatMap(file.failure, (failed) => Effect.fail(Option.getOrElse(failed, () => error)))
+        )
+      )
     }).pipe(Effect.scoped))
 
 /** Failures of {@link push}. */

@@ -8,6 +8,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -55,7 +56,7 @@ describe("Files", () => {
       expect(readFileSync(join(dir, "one-mib")).equals(bytes.subarray(0, 1024 * 1024))).toBe(true)
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scoped("writeAtomically renames after its check; a failed check or stream leaves no file", () =>
+  it.scopedLive("writeAtomically renames after its check; a failed check or stream, or an interruption, leaves no file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const bytes = randomBytes(3000)
@@ -76,6 +77,13 @@ describe("Files", () => {
         )
       ))
       expect(broken._tag).toBe("InvalidArgument")
+      const interrupted = yield* Files.writeAtomically(
+        join(dir, "interrupted"),
+        Stream.concat(Stream.make(bytes), Stream.never)
+      )
+        .pipe(Effect.fork)
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(interrupted)
       expect(existsSync(join(dir, "refused"))).toBe(false)
       expect(readdirSync(dir).sort()).toEqual(["ok"])
     }).pipe(Effect.provide(NodeContext.layer)))

@@ -6,6 +6,7 @@ import * as Retry from "@dockside/client/Retry"
 import * as Timeouts from "@dockside/client/Timeouts"
 import * as FaultServer from "@dockside/testing/FaultServer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -17,6 +18,7 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
+import { Readable } from "node:stream"
 
 /** Wait in real time (the test clock stands still) until the server has seen `n` requests. */
 const seen = (server: FaultServer.Service, n: number) =>
@@ -321,6 +323,30 @@ describe("Timeouts", () => {
       )
       const response = yield* http.execute(
         HttpClientRequest.put(`${server.url}/upload`).pipe(HttpClientRequest.bodyStream(slow, { contentLength: 3000 }))
+      )
+      expect(response.status).toBe(201)
+      expect((yield* server.requests)[0]!.bodyLength).toBe(3000)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("an upload from a Node stream (a raw body) that keeps moving is not cut by the headers timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/upload", [{ status: 201 }])
+      const http = yield* client(Timeouts.withTimeouts(
+        RegistryPolicy.make({ timeouts: { headers: Duration.millis(300) } }).timeouts
+      ))
+      let pushed = 0
+      const slow = new Readable({
+        read() {
+          setTimeout(() => this.push(pushed++ < 10 ? Buffer.alloc(300) : null), 100)
+        }
+      })
+      const response = yield* http.execute(
+        HttpClientRequest.put(`${server.url}/upload`).pipe(
+          HttpClientRequest.setBody(
+            HttpBody.raw(slow, { contentType: "application/octet-stream", contentLength: 3000 })
+          )
+        )
       )
       expect(response.status).toBe(201)
       expect((yield* server.requests)[0]!.bodyLength).toBe(3000)

@@ -97,20 +97,32 @@ class ByHost extends Undici.Dispatcher {
   readonly #strict: Undici.Dispatcher
   readonly #lax: Undici.Dispatcher
   readonly #insecure: (url: URL) => boolean
+  readonly #ownConnection: (url: URL) => boolean
 
-  constructor(strict: Undici.Dispatcher, lax: Undici.Dispatcher, insecure: (url: URL) => boolean) {
+  constructor(
+    strict: Undici.Dispatcher,
+    lax: Undici.Dispatcher,
+    insecure: (url: URL) => boolean,
+    ownConnection: (url: URL) => boolean
+  ) {
     super()
     this.#strict = strict
     this.#lax = lax
     this.#insecure = insecure
+    this.#ownConnection = ownConnection
   }
 
   override dispatch(options: Undici.Dispatcher.DispatchOptions, handler: Undici.Dispatcher.DispatchHandler): boolean {
-    const insecure = options.origin !== undefined && this.#insecure(new URL(options.origin))
+    const url = options.origin === undefined ? undefined : new URL(options.origin)
+    const insecure = url !== undefined && this.#insecure(url)
     // undici closes the connection after every HEAD, in case a broken server sends a body;
     // registries answer HEAD (blob and manifest checks, one per blob of a push) correctly,
-    // and a new connection per check costs more than the check.
-    const kept = options.method === "HEAD" && options.reset === undefined ? { ...options, reset: false } : options
+    // and a new connection per check costs more than the check. Not on a connection that
+    // other origins share (plain http through a proxy): there a stray body would reach them.
+    const kept = options.method === "HEAD" && options.reset === undefined && url !== undefined &&
+        this.#ownConnection(url)
+      ? { ...options, reset: false }
+      : options
     return (insecure ? this.#lax : this.#strict).dispatch(kept, handler)
   }
 
@@ -187,7 +199,9 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
     return new ByHost(
       build(strictTls),
       build(laxTls),
-      (url) => isInsecure(options, url.hostname, url.port, url.protocol)
+      (url) => isInsecure(options, url.hostname, url.port, url.protocol),
+      // https goes through a proxy in a tunnel of its own (CONNECT); plain http does not.
+      (url) => !proxied || url.protocol === "https:"
     )
   })
 

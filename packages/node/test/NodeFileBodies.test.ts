@@ -18,7 +18,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -45,7 +45,7 @@ describe("file bodies", () => {
         const path = join(dir, "blob")
         writeFileSync(path, bytes)
         const totals: Array<number> = []
-        const body = yield* bodies.body({
+        const file = yield* bodies.body({
           path,
           size: bytes.length,
           contentType: "application/octet-stream",
@@ -53,7 +53,8 @@ describe("file bodies", () => {
         })
         const distribution = yield* DocksideNode.distribution()
         const blob = { digest: digestOf(bytes), size: bytes.length }
-        yield* distribution.putBlob({ registry: registry.host, repository: "team/app" }, blob, body)
+        yield* distribution.putBlob({ registry: registry.host, repository: "team/app" }, blob, file.body)
+        expect(yield* file.failure).toEqual(Option.none())
         const stored = yield* registry.blobBytes(blob.digest)
         expect(Option.map(stored, (b) => Buffer.from(b).equals(bytes))).toEqual(Option.some(true))
         expect(totals.length).toBeGreaterThan(1)
@@ -69,6 +70,25 @@ describe("file bodies", () => {
         expect(missing._tag).toBe("SystemError")
         expect(missing.message).toContain("missing")
       }).pipe(Effect.provide(DocksideNode.layer())))
+
+    it.scoped(`${name}: a file that fails while it is read fails the upload, and says why`, () =>
+      Effect.gen(function*() {
+        const registry = yield* V2Registry.make()
+        const dir = yield* tempDir
+        // A folder can be opened (access) but not read: EISDIR once the body is read.
+        const file = yield* bodies.body({
+          path: dir,
+          size: 1000,
+          contentType: "application/octet-stream",
+          onBytes: () => {}
+        })
+        const distribution = yield* DocksideNode.distribution()
+        const blob = { digest: digestOf(new Uint8Array(1000)), size: 1000 }
+        yield* Effect.flip(distribution.putBlob({ registry: registry.host, repository: "team/app" }, blob, file.body))
+        const failed = yield* file.failure
+        expect(Option.map(failed, (error) => error._tag)).toEqual(Option.some("SystemError"))
+        expect(Option.map(failed, (error) => error.message.includes("EISDIR"))).toEqual(Option.some(true))
+      }).pipe(Effect.provide(DocksideNode.layer())))
   }
 
   it.scoped("NodeFileBodies: a body that is never sent is destroyed with its scope (its file is closed)", () =>
@@ -76,14 +96,14 @@ describe("file bodies", () => {
       const dir = yield* tempDir
       const path = join(dir, "blob")
       writeFileSync(path, randomBytes(1000))
-      const body = yield* Effect.scoped(NodeFileBodies.service.body({
+      const file = yield* Effect.scoped(NodeFileBodies.service.body({
         path,
         size: 1000,
         contentType: "application/octet-stream",
         onBytes: () => {}
       }))
-      expect(body._tag).toBe("Raw")
-      const readable = (body as HttpBody.Raw).body as { readonly destroyed: boolean }
+      expect(file.body._tag).toBe("Raw")
+      const readable = (file.body as HttpBody.Raw).body as { readonly destroyed: boolean }
       expect(readable.destroyed).toBe(true)
     }).pipe(Effect.provide(DocksideNode.layer())))
 
@@ -105,6 +125,21 @@ describe("file bodies", () => {
         const bytes = events.filter((e) => e._tag === "Bytes" && e.id === blob.digest)
         expect(bytes.at(-1)).toMatchObject({ done: blob.size, size: blob.size })
       }
+    }).pipe(Effect.provide(DocksideNode.layer())))
+
+  it.scoped("V2Flows.push refuses a layout blob that is not a file, with a typed error", () =>
+    Effect.gen(function*() {
+      const registry = yield* V2Registry.make()
+      const dir = yield* tempDir
+      const image = OciImages.image("folder", [2000])
+      OciImages.writeLayout(dir, OciImages.blobsOf(image), image.manifest, "v1")
+      const layerPath = join(dir, "blobs", "sha256", image.layers[0]!.digest.slice(7))
+      rmSync(layerPath)
+      mkdirSync(layerPath)
+      const target = yield* Reference.parse(`${registry.host}/team/app:v1`)
+      const error = yield* Effect.flip(V2Flows.push(yield* DocksideNode.distribution(), dir, target))
+      expect(error._tag).toBe("InvalidDocument")
+      expect(error.message).toContain("it is not a file")
     }).pipe(Effect.provide(DocksideNode.layer())))
 
   it.scoped("V2Flows.push refuses a layout blob whose file is not the manifest's size, before sending it", () =>

@@ -29,13 +29,13 @@ await esbuild.build({
   logLevel: "warning"
 })
 // V8 takes a code cache only from a process with the same flags: those of the launcher's #! line.
-const flags = /^#!.*\bnode\b(.*)$/m.exec(Fs.readFileSync(launcher, "utf8").split("\n")[0])?.[1].trim().split(/\s+/) ??
-  []
+const codeCache = Url.pathToFileURL(here("../dist/CodeCache.js")).href
+const { flags } = await import(codeCache)
 const wrote = ChildProcess.spawnSync(process.execPath, [
-  ...flags.filter((flag) => flag !== ""),
+  ...flags(launcher),
   "--input-type=module",
   "--eval",
-  `import * as CodeCache from ${JSON.stringify(Url.pathToFileURL(here("../dist/CodeCache.js")).href)}
+  `import * as CodeCache from ${JSON.stringify(codeCache)}
 CodeCache.write(${JSON.stringify(bundle)})`
 ], { stdio: "inherit" })
 if (wrote.status !== 0) throw new Error(`writing the code cache of ${bundle} failed`)

@@ -22,6 +22,22 @@ const script = (bundle: string, cachedData: Buffer | undefined): vm.Script =>
     cachedData === undefined ? { filename: bundle } : { filename: bundle, cachedData }
   )
 
+/**
+ * The node flags of a launcher's `#!` line (`#!/usr/bin/env -S node --flag …`): V8 takes a
+ * code cache only from a process with the same flags, so the cache is written under them.
+ */
+export const flags = (launcher: string): ReadonlyArray<string> => {
+  const first = fs.readFileSync(launcher, "utf8").split("\n", 1)[0] ?? ""
+  const found = /^#!.*\bnode\b(.*)$/.exec(first)
+  return found === null ? [] : found[1]!.trim().split(/\s+/).filter((flag) => flag !== "")
+}
+
+/** Whether V8 takes the bundle's code cache in this process (same bundle, V8 and flags). */
+export const accepts = (bundle: string): boolean => {
+  const cache = cacheFile(bundle)
+  return fs.existsSync(cache) && !script(bundle, fs.readFileSync(cache)).cachedDataRejected
+}
+
 /** Compile a bundle and write its code cache (at build time; the bundle is not run). */
 export const write = (bundle: string): void =>
   fs.writeFileSync(cacheFile(bundle), script(bundle, undefined).createCachedData())

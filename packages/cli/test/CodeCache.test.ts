@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Dockside from "./support/Dockside.js"
 
 const withBundle = (source: string, test: (bundle: string) => void): void => {
@@ -39,8 +40,21 @@ describe("CodeCache", () => {
       }
     ))
 
-  it("the built command starts through its #! line (flags and code cache of the build)", () => {
-    expect(existsSync(CodeCache.cacheFile(Dockside.bin.replace(/dockside\.js$/, "bundle.cjs")))).toBe(true)
+  it("the build's code cache is taken under the launcher's #! flags, and the command starts through that line", () => {
+    const bundle = Dockside.bin.replace(/dockside\.js$/, "bundle.cjs")
+    const codeCache = pathToFileURL(Dockside.bin.replace(/dockside\.js$/, "CodeCache.js")).href
+    const accepted = (flags: ReadonlyArray<string>) =>
+      execFileSync(process.execPath, [
+        ...flags,
+        "--input-type=module",
+        "--eval",
+        `import * as CodeCache from ${JSON.stringify(codeCache)}
+process.stdout.write(String(CodeCache.accepts(${JSON.stringify(bundle)})))`
+      ], { encoding: "utf8" })
+    expect(CodeCache.flags(Dockside.bin)).toEqual(["--max-semi-space-size=2"])
+    expect(accepted(CodeCache.flags(Dockside.bin))).toBe("true")
+    // Made for those flags: V8 turns it down under others, and the bundle compiles as usual.
+    expect(accepted([])).toBe("false")
     expect(execFileSync(Dockside.bin, ["--version"], { encoding: "utf8" }).trim()).toBe("0.1.0")
   })
 })

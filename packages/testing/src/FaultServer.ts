@@ -163,11 +163,7 @@ const send = (request: Http.IncomingMessage, response: Http.ServerResponse, scri
   if (scripted.stallAfterHeaders === true) return
   const { cutAfter } = scripted
   const bytes = cutAfter === undefined ? body : body.subarray(0, cutAfter)
-  const finish = cutAfter === undefined ? () => response.end() : () => {
-    const socket = response.socket
-    if (socket === null) response.destroy()
-    else socket.write(new Uint8Array(0), () => socket.destroy())
-  }
+  const finish = cutAfter === undefined ? () => response.end() : () => NodeServer.dropConnection(response)
   const { chunk, everyMillis } = scripted.slowBody ?? { chunk: Math.max(bytes.length, 1), everyMillis: 0 }
   let offset = 0
   let timer: NodeJS.Timeout | undefined

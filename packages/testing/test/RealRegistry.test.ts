@@ -1,7 +1,5 @@
 import * as RealRegistry from "@dockside/testing/RealRegistry"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -11,6 +9,7 @@ import { createHash } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Send from "./support/Send.js"
 
 /** Per test: starting a registry takes well under a second; token auth adds an RSA key. */
 const timeout = 15_000
@@ -18,29 +17,9 @@ const timeout = 15_000
 // On a fresh machine (as root) this installs the tools with apt-get, which takes longer than a test.
 beforeAll(() => Effect.runPromise(RealRegistry.ensureTools), 300_000)
 
-interface Send {
-  readonly headers?: Record<string, string>
-  readonly body?: string | Uint8Array
-}
-
 /** One request with a plain undici `HttpClient`; the whole body is read. */
-const send = (method: "GET" | "PUT" | "POST" | "DELETE", url: string, options: Send = {}) =>
-  Effect.provide(
-    Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
-      const base = HttpClientRequest.make(method)(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}))
-      const body = options.body
-      const request = body === undefined
-        ? base
-        : typeof body === "string"
-        ? HttpClientRequest.bodyText(base, body, "application/x-www-form-urlencoded")
-        : HttpClientRequest.bodyUint8Array(base, body, "application/octet-stream")
-      const response = yield* client.execute(request)
-      const bytes = new Uint8Array(yield* response.arrayBuffer)
-      return { status: response.status, headers: response.headers, bytes, text: Buffer.from(bytes).toString("utf8") }
-    }),
-    NodeHttpClient.layerUndici
-  )
+const send = (method: Send.Method, url: string, options: Send.Options = {}) =>
+  Effect.provide(Send.send(method, url, options), NodeHttpClient.layerUndici)
 
 const basic = (username: string, password: string): Record<string, string> => ({
   Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`
@@ -253,7 +232,10 @@ describe("RealRegistry", () => {
           const registry = yield* RealRegistry.make({ auth: "token" })
           const { password, username } = RealRegistry.defaultUser
           const form = (fields: Record<string, string>) =>
-            send("POST", registry.tokenUrl!, { body: new URLSearchParams(fields).toString() })
+            send("POST", registry.tokenUrl!, {
+              body: new URLSearchParams(fields).toString(),
+              contentType: "application/x-www-form-urlencoded"
+            })
 
           const byPassword = yield* form({
             grant_type: "password",

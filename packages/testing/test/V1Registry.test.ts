@@ -15,44 +15,12 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import * as Http from "node:http"
+import * as Send from "./support/Send.js"
 
 const { baseImage, childImage } = V1Registry.seed
 const unknownImage = "0123456789abcdef".repeat(4)
 
-interface Reply {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly bytes: Uint8Array
-  readonly text: string
-}
-
-interface Send {
-  readonly headers?: Record<string, string>
-  readonly body?: string | Uint8Array | Stream.Stream<Uint8Array>
-}
-
-/** One request with a plain undici `HttpClient`; the whole body is read. */
-const send = (method: "GET" | "PUT" | "POST" | "DELETE", url: string, options: Send = {}) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const base = HttpClientRequest.make(method)(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}))
-    const body = options.body
-    const request = body === undefined
-      ? base
-      : typeof body === "string"
-      ? HttpClientRequest.bodyText(base, body, "application/json")
-      : body instanceof Uint8Array
-      ? HttpClientRequest.bodyUint8Array(base, body, "application/octet-stream")
-      : HttpClientRequest.bodyStream(base, body)
-    const response = yield* client.execute(request)
-    const bytes = new Uint8Array(yield* response.arrayBuffer)
-    return {
-      status: response.status,
-      headers: response.headers,
-      bytes,
-      text: Buffer.from(bytes).toString("utf8")
-    } satisfies Reply
-  })
+const send = Send.send
 
 const basic = (username: string, password: string): string =>
   `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`
@@ -485,7 +453,7 @@ layer(NodeHttpClient.layerUndici)("V1Registry", (it) => {
           send("PUT", `${registry.url}/v1/images/${image}/checksum`, {
             headers: { ...auth, ...(payload === undefined ? {} : { "X-Docker-Checksum-Payload": payload }) }
           })
-        const expectError = (reply: Reply, status: number, error: string) =>
+        const expectError = (reply: Send.Reply, status: number, error: string) =>
           expect([reply.status, JSON.parse(reply.text)]).toEqual([status, { error }])
 
         expectError(yield* checksum(id), 412, "Missing Image's checksum")

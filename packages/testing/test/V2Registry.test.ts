@@ -17,50 +17,15 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { createHash } from "node:crypto"
+import * as Send from "./support/Send.js"
 
-type Method = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE"
-
-interface Reply {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly bytes: Uint8Array
-  readonly text: string
-}
-
-interface Send {
-  readonly headers?: Record<string, string>
-  readonly body?: string | Uint8Array | Stream.Stream<Uint8Array>
-  readonly contentType?: string
-}
-
-/** One request with a plain undici `HttpClient` (no redirects followed); the whole body is read. */
-const send = (method: Method, url: string, options: Send = {}) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const base = HttpClientRequest.make(method)(url).pipe(HttpClientRequest.setHeaders(options.headers ?? {}))
-    const { body, contentType } = options
-    const request = body === undefined
-      ? base
-      : typeof body === "string"
-      ? HttpClientRequest.bodyText(base, body, contentType ?? "application/json")
-      : body instanceof Uint8Array
-      ? HttpClientRequest.bodyUint8Array(base, body, contentType ?? "application/octet-stream")
-      : HttpClientRequest.bodyStream(base, body, { contentType: contentType ?? "application/octet-stream" })
-    const response = yield* client.execute(request)
-    const bytes = new Uint8Array(yield* response.arrayBuffer)
-    return {
-      status: response.status,
-      headers: response.headers,
-      bytes,
-      text: Buffer.from(bytes).toString("utf8")
-    } satisfies Reply
-  })
+const send = Send.send
 
 /** The first error code of a distribution error body. */
-const codeOf = (reply: Reply): string => JSON.parse(reply.text).errors[0].code
+const codeOf = (reply: Send.Reply): string => JSON.parse(reply.text).errors[0].code
 
 /** The one challenge of a 401. */
-const challengeOf = (reply: Reply) =>
+const challengeOf = (reply: Send.Reply) =>
   Effect.map(Challenge.parse(reply.headers["www-authenticate"] ?? ""), (challenges) => challenges[0])
 
 const sha256 = (bytes: Uint8Array | string): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`
@@ -897,7 +862,7 @@ layer(NodeHttpClient.layerUndici)("V2Registry", (it) => {
         expect(ping.headers["www-authenticate"]).toBe(
           `Bearer realm="${registry.url}/token",service="dockside-v2"`
         )
-        const cases: ReadonlyArray<readonly [Method, string, string]> = [
+        const cases: ReadonlyArray<readonly [Send.Method, string, string]> = [
           ["GET", "/v2/a/b/manifests/latest", "repository:a/b:pull"],
           ["HEAD", "/v2/a/b/blobs/" + sha256("x"), "repository:a/b:pull"],
           ["POST", "/v2/a/b/blobs/uploads/", "repository:a/b:pull,push"],

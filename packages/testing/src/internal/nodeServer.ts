@@ -42,3 +42,13 @@ export const parseRange = (
   if (start >= size || last < start) return "unsatisfiable"
   return { start, end: Math.min(last, size - 1) }
 }
+
+/**
+ * Send what was written so far, then destroy the socket: the client sees a dropped
+ * connection in the middle of the response.
+ */
+export const dropConnection = (response: Http.ServerResponse): void => {
+  const socket = response.socket
+  if (socket === null) response.destroy()
+  else socket.write(new Uint8Array(0), () => socket.destroy())
+}

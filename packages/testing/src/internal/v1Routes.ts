@@ -79,9 +79,7 @@ const dropConnection = (request: Request): Effect.Effect<never> =>
   Effect.async<never>(() => {
     const response = NodeHttpServerRequest.toServerResponse(request)
     response.flushHeaders()
-    const socket = response.socket
-    if (socket === null) response.destroy()
-    else socket.write(new Uint8Array(0), () => socket.destroy())
+    NodeServer.dropConnection(response)
   })
 
 const olderThanDocker010 = (userAgent: string | undefined): boolean => {

@@ -193,6 +193,10 @@ export const copy = Command.make(
 // tags, manifest, catalog
 // ---------------------------------------------------------------------------------------
 
+/** A list: one item a line (nothing at all when it is empty), or `document` as JSON. */
+const printList = (json: boolean, items: ReadonlyArray<string>, document: object) =>
+  Console.log(json ? Output.json(document) : items.join("\n")).pipe(Effect.when(() => json || items.length > 0))
+
 /** `dockside tags [--json] REF` */
 export const tags = Command.make(
   "tags",
@@ -205,11 +209,7 @@ export const tags = Command.make(
   Effect.fn("V2Command.tags")(function*(options) {
     const distribution = yield* V2Options.distribution(options.global, options.quiet)
     const found = Chunk.toReadonlyArray(yield* Stream.runCollect(distribution.tags(options.repository)))
-    yield* Console.log(
-      options.json
-        ? Output.json({ name: Reference.name(options.repository), tags: found })
-        : found.join("\n")
-    ).pipe(Effect.when(() => options.json || found.length > 0))
+    yield* printList(options.json, found, { name: Reference.name(options.repository), tags: found })
   })
 ).pipe(GlobalOptions.provideWith(plainProgress), Command.withDescription("List the tags of a repository."))
 
@@ -248,11 +248,7 @@ export const catalog = Command.make(
   Effect.fn("V2Command.catalog")(function*(options) {
     const distribution = yield* V2Options.distribution(options.global, options.quiet)
     const found = Chunk.toReadonlyArray(yield* Stream.runCollect(distribution.catalog(options.registry)))
-    yield* Console.log(
-      options.json
-        ? Output.json({ registry: options.registry, repositories: found })
-        : found.join("\n")
-    ).pipe(Effect.when(() => options.json || found.length > 0))
+    yield* printList(options.json, found, { registry: options.registry, repositories: found })
   })
 ).pipe(GlobalOptions.provideWith(plainProgress), Command.withDescription("List the repositories of a registry."))
 

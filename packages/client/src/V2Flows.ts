@@ -263,16 +263,6 @@ const uploadFile = (
       )
     }).pipe(Effect.scoped))
 
-/** Failures of {@link push}. */
-export type PushError =
-  | Distribution.RequestError
-  | Errors.UnexpectedResponse
-  | Errors.DigestMismatch
-  | Errors.SizeMismatch
-  | Errors.InvalidArgument
-  | Errors.InvalidDocument
-  | PlatformError.PlatformError
-
 /** Failures of {@link copy}. */
 export type CopyError =
   | Distribution.RequestError
@@ -281,6 +271,9 @@ export type CopyError =
   | Errors.SizeMismatch
   | Errors.InvalidArgument
   | Errors.InvalidDocument
+
+/** Failures of {@link push}: those of a copy, and the layout's file errors. */
+export type PushError = CopyError | PlatformError.PlatformError
 
 /** Push an image from an OCI image layout folder (the manifest named by the tag, or the only one). */
 export const push = Effect.fn("V2Flows.push")(function*(

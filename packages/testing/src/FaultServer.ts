@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as Checks from "./internal/checks.js"
 import * as NodeServer from "./internal/nodeServer.js"
 
 /** One scripted response. The options combine: a range is cut, and a cut body can trickle. */
@@ -95,18 +96,13 @@ export class StartError extends Schema.TaggedError<StartError>()("FaultServerSta
 /** The {@link Service} of a running fault server. */
 export class FaultServer extends Context.Tag("@dockside/testing/FaultServer")<FaultServer, Service>() {}
 
-const invalid = (name: string, value: unknown, reason: string): Errors.InvalidArgument =>
-  new Errors.InvalidArgument({ name, value: String(value), reason })
-
-const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
-
 const headersProblem = (headers: NonNullable<ScriptedResponse["headers"]>): Errors.InvalidArgument | undefined => {
   for (const [name, value] of Object.entries(headers)) {
     try {
       Http.validateHeaderName(name)
       for (const item of typeof value === "string" ? [value] : value) Http.validateHeaderValue(name, item)
     } catch (error) {
-      return invalid("header", name, error instanceof Error ? error.message : String(error))
+      return Checks.invalid("header", name, error instanceof Error ? error.message : String(error))
     }
   }
   return undefined
@@ -115,16 +111,20 @@ const headersProblem = (headers: NonNullable<ScriptedResponse["headers"]>): Erro
 const responseProblem = (response: ScriptedResponse): Errors.InvalidArgument | undefined => {
   const { cutAfter, slowBody, status } = response
   if (!Number.isInteger(status) || status < 200 || status > 599) {
-    return invalid("status", status, "a status is an integer from 200 to 599")
+    return Checks.invalid("status", status, "a status is an integer from 200 to 599")
   }
-  if (cutAfter !== undefined && !isCount(cutAfter)) {
-    return invalid("cutAfter", cutAfter, "a byte count is a non-negative integer")
+  if (cutAfter !== undefined && !Checks.isCount(cutAfter)) {
+    return Checks.invalid("cutAfter", cutAfter, "a byte count is a non-negative integer")
   }
-  if (slowBody !== undefined && (!isCount(slowBody.chunk) || slowBody.chunk === 0)) {
-    return invalid("slowBody.chunk", slowBody.chunk, "a chunk size is a positive integer")
+  if (slowBody !== undefined && (!Checks.isCount(slowBody.chunk) || slowBody.chunk === 0)) {
+    return Checks.invalid("slowBody.chunk", slowBody.chunk, "a chunk size is a positive integer")
   }
   if (slowBody !== undefined && !(Number.isFinite(slowBody.everyMillis) && slowBody.everyMillis >= 0)) {
-    return invalid("slowBody.everyMillis", slowBody.everyMillis, "a delay is a non-negative number of milliseconds")
+    return Checks.invalid(
+      "slowBody.everyMillis",
+      slowBody.everyMillis,
+      "a delay is a non-negative number of milliseconds"
+    )
   }
   return headersProblem(response.headers ?? {})
 }
@@ -230,8 +230,10 @@ export const make: () => Effect.Effect<Service, StartError, Scope.Scope> = Effec
 
   const respond = Effect.fn("FaultServer.respond")(
     function*(path: string, responses: Arr.NonEmptyReadonlyArray<ScriptedResponse>) {
-      if (!path.startsWith("/")) return yield* invalid("path", path, "a path starts with /")
-      if (responses.length === 0) return yield* invalid("responses", "[]", "a script needs at least one response")
+      if (!path.startsWith("/")) return yield* Checks.invalid("path", path, "a path starts with /")
+      if (responses.length === 0) {
+        return yield* Checks.invalid("responses", "[]", "a script needs at least one response")
+      }
       for (const response of responses) {
         const problem = responseProblem(response)
         if (problem !== undefined) return yield* problem

@@ -33,6 +33,7 @@ import * as Http from "node:http"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Checks from "./internal/checks.js"
 import * as NodeServer from "./internal/nodeServer.js"
 import * as TokenServer from "./internal/tokenServer.js"
 
@@ -539,9 +540,6 @@ const startRegistry = Effect.fn("RealRegistry.startRegistry")(
   }
 )
 
-const invalid = (name: string, value: unknown, reason: string): Errors.InvalidArgument =>
-  new Errors.InvalidArgument({ name, value: String(value), reason })
-
 const checkUsers = (users: ReadonlyArray<User>): Effect.Effect<void, StartError> => {
   const bad = users.find((user) => user.username === "" || user.username.includes(":"))
   return bad === undefined
@@ -574,11 +572,11 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
   const state = token?.state
 
   const failTokenRequests = Effect.fn("RealRegistry.failTokenRequests")(function*(count: number, status: number = 503) {
-    if (!Number.isSafeInteger(count) || count < 0) {
-      return yield* invalid("count", count, "a count is a non-negative integer")
+    if (!Checks.isCount(count)) {
+      return yield* Checks.invalid("count", count, "a count is a non-negative integer")
     }
     if (!Number.isInteger(status) || status < 200 || status > 599) {
-      return yield* invalid("status", status, "a status is an integer from 200 to 599")
+      return yield* Checks.invalid("status", status, "a status is an integer from 200 to 599")
     }
     if (state === undefined) return
     state.failCount = count
@@ -587,7 +585,7 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
 
   const delayTokenRequests = Effect.fn("RealRegistry.delayTokenRequests")(function*(millis: number) {
     if (!Number.isFinite(millis) || millis < 0) {
-      return yield* invalid("millis", millis, "a delay is a non-negative number of milliseconds")
+      return yield* Checks.invalid("millis", millis, "a delay is a non-negative number of milliseconds")
     }
     if (state !== undefined) state.delayMillis = millis
   })

@@ -60,6 +60,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import * as Http from "node:http"
+import * as Checks from "./internal/checks.js"
 import * as Auth from "./internal/v2Auth.js"
 import * as Routes from "./internal/v2Routes.js"
 import * as State from "./internal/v2State.js"
@@ -218,11 +219,6 @@ export class StartError extends Schema.TaggedError<StartError>()("V2RegistryStar
 /** The {@link Service} of a running v2 test registry. */
 export class V2Registry extends Context.Tag("@dockside/testing/V2Registry")<V2Registry, Service>() {}
 
-const invalid = (name: string, value: unknown, reason: string): Errors.InvalidArgument =>
-  new Errors.InvalidArgument({ name, value: String(value), reason })
-
-const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
-
 const isTag = Schema.is(Identifiers.Tag)
 
 const reveal = (password: string | Redacted.Redacted<string>): string =>
@@ -260,7 +256,7 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
   "V2Registry.make"
 )(function*(options: Options = {}) {
   const { minChunkLength } = options
-  if (minChunkLength !== undefined && (!isCount(minChunkLength) || minChunkLength === 0)) {
+  if (minChunkLength !== undefined && (!Checks.isCount(minChunkLength) || minChunkLength === 0)) {
     return yield* new StartError({ reason: `minChunkLength must be a positive integer, not ${minChunkLength}` })
   }
   const node = Http.createServer()
@@ -290,7 +286,7 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
     const problem = State.nameProblem(repository)
     return problem === undefined
       ? Either.right(repository)
-      : Either.left(invalid("repository name", repository, problem))
+      : Either.left(Checks.invalid("repository name", repository, problem))
   }
 
   const addBlob = Effect.fn("V2Registry.addBlob")(function*(repository: string, bytes: Uint8Array) {
@@ -309,12 +305,12 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
     const bytes = typeof manifest === "string" ? new Uint8Array(Buffer.from(manifest, "utf8")) : manifest
     const { tag } = manifestOptions
     if (tag !== undefined && !isTag(tag)) {
-      return yield* invalid("tag", tag, "a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+      return yield* Checks.invalid("tag", tag, "a tag is [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
     }
     const declared = yield* Effect.option(Manifest.decode(bytes))
     const mediaType = manifestOptions.mediaType ?? Option.getOrUndefined(Option.map(declared, (m) => m.mediaType))
     const record = yield* State.checkManifest(state, name, bytes, mediaType, undefined).pipe(
-      Effect.mapError((error) => invalid("manifest", Buffer.from(bytes).toString("utf8"), describeError(error)))
+      Effect.mapError((error) => Checks.invalid("manifest", Buffer.from(bytes).toString("utf8"), describeError(error)))
     )
     State.storeManifest(state, name, record, tag)
     return record.digest
@@ -325,16 +321,16 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
     status: number,
     headers: Readonly<Record<string, string>> = {}
   ) {
-    if (!isCount(count)) return yield* invalid("count", count, "a count is a non-negative integer")
+    if (!Checks.isCount(count)) return yield* Checks.invalid("count", count, "a count is a non-negative integer")
     if (!Number.isInteger(status) || status < 200 || status > 599) {
-      return yield* invalid("status", status, "a status is an integer from 200 to 599")
+      return yield* Checks.invalid("status", status, "a status is an integer from 200 to 599")
     }
     for (const [name, value] of Object.entries(headers)) {
       const problem = Either.try(() => {
         Http.validateHeaderName(name)
         Http.validateHeaderValue(name, value)
       })
-      if (Either.isLeft(problem)) return yield* invalid("header", name, String(problem.left))
+      if (Either.isLeft(problem)) return yield* Checks.invalid("header", name, String(problem.left))
     }
     state.failCount = count
     state.failStatus = status
@@ -342,14 +338,14 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
   })
 
   const cutBlobAfter = Effect.fn("V2Registry.cutBlobAfter")(function*(bytes: number, times: number = 1) {
-    if (!isCount(bytes)) return yield* invalid("bytes", bytes, "a byte count is a non-negative integer")
-    if (!isCount(times)) return yield* invalid("times", times, "a count is a non-negative integer")
+    if (!Checks.isCount(bytes)) return yield* Checks.invalid("bytes", bytes, "a byte count is a non-negative integer")
+    if (!Checks.isCount(times)) return yield* Checks.invalid("times", times, "a count is a non-negative integer")
     state.cutBytes = bytes
     state.cutCount = times
   })
 
   const stallBlob = Effect.fn("V2Registry.stallBlob")(function*(times: number = 1) {
-    if (!isCount(times)) return yield* invalid("times", times, "a count is a non-negative integer")
+    if (!Checks.isCount(times)) return yield* Checks.invalid("times", times, "a count is a non-negative integer")
     state.stallCount = times
   })
 
@@ -360,7 +356,7 @@ export const make: (options?: Options) => Effect.Effect<Service, StartError, Sco
     }
     const parsed = Either.try(() => new URL(target))
     if (Either.isLeft(parsed) || (parsed.right.protocol !== "http:" && parsed.right.protocol !== "https:")) {
-      return yield* invalid("redirect target", target, "an absolute http: or https: URL")
+      return yield* Checks.invalid("redirect target", target, "an absolute http: or https: URL")
     }
     state.redirectTo = target.replace(/\/+$/, "")
   })

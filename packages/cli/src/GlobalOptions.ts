@@ -35,7 +35,9 @@ export const parseDuration = (text: string): Option.Option<Duration.Duration> =>
   return Duration.decodeUnknown(text.trim())
 }
 
-const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+/** The usage error of an option whose value is not allowed (exit code 2). */
+export const invalid = (message: string): ValidationError.ValidationError =>
+  ValidationError.invalidValue(HelpDoc.p(message))
 
 /** The global options. */
 export const options = {

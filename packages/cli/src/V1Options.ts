@@ -12,7 +12,6 @@ import * as V1Endpoint from "@dockside/protocol/V1Endpoint"
 import * as Args from "@effect/cli/Args"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
@@ -20,8 +19,6 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as GlobalOptions from "./GlobalOptions.js"
-
-const invalid = (message: string): ValidationError.ValidationError => ValidationError.invalidValue(HelpDoc.p(message))
 
 /** Check an address the way a session will read it (spec §1.1); the address itself is kept. */
 const address = (value: string): Effect.Effect<string, Errors.InvalidEndpoint> =>
@@ -31,7 +28,7 @@ const address = (value: string): Effect.Effect<string, Errors.InvalidEndpoint> =
 export const index: Options.Options<string> = Options.text("index").pipe(
   Options.withPseudoName("URL"),
   Options.withDescription("the index address: host:port (https), http://host:port or https://host/v1/"),
-  Options.mapEffect((value) => Effect.mapError(address(value), (error) => invalid(error.message)))
+  Options.mapEffect((value) => Effect.mapError(address(value), (error) => GlobalOptions.invalid(error.message)))
 )
 
 /** The `URL` argument of `ping`, checked as {@link index} is. */
@@ -52,9 +49,13 @@ const username: Options.Options<Option.Option<string>> = Options.all({
   )
 }).pipe(
   Options.mapEffect(({ passwordStdin, username }) => {
-    if (passwordStdin && Option.isNone(username)) return Effect.fail(invalid("--password-stdin needs --username"))
+    if (passwordStdin && Option.isNone(username)) {
+      return Effect.fail(GlobalOptions.invalid("--password-stdin needs --username"))
+    }
     if (!passwordStdin && Option.isSome(username)) {
-      return Effect.fail(invalid("--username needs --password-stdin (the password is read from standard input)"))
+      return Effect.fail(
+        GlobalOptions.invalid("--username needs --password-stdin (the password is read from standard input)")
+      )
     }
     return Effect.succeed(username)
   })
@@ -80,7 +81,7 @@ export const limit: Options.Options<number> = Options.integer("limit").pipe(
   Options.withDescription("the largest number of results (1 to 100)"),
   Options.withDefault(V1Endpoint.defaultSearchLimit),
   Options.mapEffect((value) =>
-    Effect.mapError(V1Endpoint.validateSearchLimit(value), (error) => invalid(error.message))
+    Effect.mapError(V1Endpoint.validateSearchLimit(value), (error) => GlobalOptions.invalid(error.message))
   )
 )
 

@@ -15,13 +15,10 @@ import * as Reference from "@dockside/protocol/Reference"
 import * as Args from "@effect/cli/Args"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as GlobalOptions from "./GlobalOptions.js"
-
-const invalid = (message: string): ValidationError.ValidationError => ValidationError.invalidValue(HelpDoc.p(message))
+import * as GlobalOptions from "./GlobalOptions.js"
 
 /** The `User-Agent` of the v2 commands. */
 export const userAgent = "dockside/0.1.0"
@@ -48,7 +45,7 @@ export const concurrency: Options.Options<number> = Options.integer("concurrency
   Options.mapEffect((n) =>
     n >= 1 && n <= maxConcurrency
       ? Effect.succeed(n)
-      : Effect.fail(invalid(`--concurrency must be from 1 to ${maxConcurrency} (got ${n})`))
+      : Effect.fail(GlobalOptions.invalid(`--concurrency must be from 1 to ${maxConcurrency} (got ${n})`))
   )
 )
 
@@ -56,7 +53,7 @@ export const concurrency: Options.Options<number> = Options.integer("concurrency
 export const platform: Options.Options<Option.Option<Platform.Platform>> = Options.text("platform").pipe(
   Options.withPseudoName("OS/ARCH[/VARIANT]"),
   Options.withDescription("the platform to pull from a multi-platform image, e.g. linux/arm64 (default: this host's)"),
-  Options.mapEffect((text) => Effect.mapError(Platform.parse(text), (error) => invalid(error.message))),
+  Options.mapEffect((text) => Effect.mapError(Platform.parse(text), (error) => GlobalOptions.invalid(error.message))),
   Options.optional
 )
 
@@ -126,10 +123,14 @@ export const login: Options.Options<string> = Options.all({
 }).pipe(
   Options.mapEffect(({ passwordStdin, username }) => {
     if (Option.isNone(username)) {
-      return Effect.fail(invalid(passwordStdin ? "--password-stdin needs --username" : "login needs --username"))
+      return Effect.fail(
+        GlobalOptions.invalid(passwordStdin ? "--password-stdin needs --username" : "login needs --username")
+      )
     }
     if (!passwordStdin) {
-      return Effect.fail(invalid("--username needs --password-stdin (the password is read from standard input)"))
+      return Effect.fail(
+        GlobalOptions.invalid("--username needs --password-stdin (the password is read from standard input)")
+      )
     }
     return Effect.succeed(username.value)
   })

@@ -51,7 +51,7 @@ describe("CodeCache", () => {
         `import * as CodeCache from ${JSON.stringify(codeCache)}
 process.stdout.write(String(CodeCache.accepts(${JSON.stringify(bundle)})))`
       ], { encoding: "utf8" })
-    expect(CodeCache.flags(Dockside.bin)).toEqual(["--max-semi-space-size=2"])
+    expect(CodeCache.flags(Dockside.bin)).toEqual(["--max-semi-space-size=2", "--wasm-tiering-budget=1"])
     expect(accepted(CodeCache.flags(Dockside.bin))).toBe("true")
     // Made for those flags: V8 turns it down under others, and the bundle compiles as usual.
     expect(accepted([])).toBe("false")

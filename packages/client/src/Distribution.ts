@@ -30,6 +30,7 @@ import * as HttpErrors from "./HttpErrors.js"
 import * as Progress from "./Progress.js"
 import * as Redirects from "./Redirects.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
+import * as SingleFlight from "./SingleFlight.js"
 import * as V1Transport from "./V1Transport.js"
 import * as V2Auth from "./V2Auth.js"
 
@@ -245,22 +246,26 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   )
   const fixed = options.userAgent === undefined ? {} : { "user-agent": options.userAgent }
   // As Docker does for an insecure registry: https first (its certificate not checked by a
-  // runtime that knows the host is insecure), plain http when https cannot be spoken there.
+  // runtime that knows the host is insecure), plain http when https cannot be spoken there;
+  // asked once per host, also when many requests start together.
   const schemes = new Map<string, "http" | "https">()
+  const probing = SingleFlight.make<string, "http" | "https", never>()
   const schemeOf = (host: string): Effect.Effect<"http" | "https"> =>
     Effect.suspend(() => {
       const known = schemes.get(host)
       if (known !== undefined) return Effect.succeed(known)
       if (!insecure(host)) return Effect.succeed("https" as const)
-      return base.execute(HttpClientRequest.get(`https://${host}/v2/`)).pipe(
-        Effect.flatMap((response) => Stream.runDrain(response.stream)),
-        Effect.timeout("5 seconds"),
-        // One try: a refused handshake is the answer, not a fault to retry.
-        Effect.provideService(RegistryPolicy.RegistryPolicy, RegistryPolicy.make({ retry: { attempts: 1 } })),
-        Effect.match({ onFailure: () => "http" as const, onSuccess: () => "https" as const }),
-        Effect.tap((scheme) => Effect.sync(() => schemes.set(host, scheme)))
-      )
+      return probing(host, probe(host))
     })
+  const probe = (host: string): Effect.Effect<"http" | "https"> =>
+    base.execute(HttpClientRequest.get(`https://${host}/v2/`)).pipe(
+      Effect.flatMap((response) => Stream.runDrain(response.stream)),
+      Effect.timeout("5 seconds"),
+      // One try: a refused handshake is the answer, not a fault to retry.
+      Effect.provideService(RegistryPolicy.RegistryPolicy, RegistryPolicy.make({ retry: { attempts: 1 } })),
+      Effect.match({ onFailure: () => "http" as const, onSuccess: () => "https" as const }),
+      Effect.tap((scheme) => Effect.sync(() => schemes.set(host, scheme)))
+    )
   const send = (request: Request): Effect.Effect<Response, HttpErrors.TransportError> =>
     Effect.gen(function*() {
       const url = new URL(request.url)

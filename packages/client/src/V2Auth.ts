@@ -16,9 +16,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -26,6 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as HttpErrors from "./HttpErrors.js"
 import * as Retry from "./Retry.js"
+import * as SingleFlight from "./SingleFlight.js"
 
 /** Credentials for a registry. */
 export type Credentials =
@@ -97,16 +96,21 @@ const readLimited = (response: HttpClientResponse.HttpClientResponse, limit: num
 export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClient): HttpClient.HttpClient => {
   const challenges = new Map<string, ReadonlyArray<Challenge.Challenge>>()
   const tokens = new Map<string, CachedToken>()
-  const pending = new Map<string, Deferred.Deferred<CachedToken, HttpClientError.HttpClientError>>()
+  const fetching = SingleFlight.make<string, CachedToken, HttpClientError.HttpClientError>()
   const insecure = options.insecure ?? (() => false)
 
-  // Looked up once per host (a credential helper is a process per lookup).
+  // Looked up once per host, also by requests that start together (a credential helper is
+  // a process per lookup, and may ask its user).
   const known = new Map<string, Option.Option<Credentials>>()
+  const lookingUp = SingleFlight.make<string, Option.Option<Credentials>, never>()
   const credentialsFor = (host: string): Effect.Effect<Option.Option<Credentials>> => {
-    const cached = known.get(host)
-    if (cached !== undefined) return Effect.succeed(cached)
-    if (options.credentials === undefined) return Effect.succeed(Option.none())
-    return Effect.tap(options.credentials(host), (found) => Effect.sync(() => known.set(host, found)))
+    const lookup = options.credentials
+    if (lookup === undefined) return Effect.succeed(Option.none())
+    return Effect.suspend(() => {
+      const cached = known.get(host)
+      if (cached !== undefined) return Effect.succeed(cached)
+      return lookingUp(host, Effect.tap(lookup(host), (found) => Effect.sync(() => known.set(host, found))))
+    })
   }
 
   const fail = (request: HttpClientRequest.HttpClientRequest, cause: HttpErrors.TransportError) =>
@@ -254,30 +258,12 @@ export const withV2Auth = (options: Options = {}) => (self: HttpClient.HttpClien
       const usable = cached !== undefined && cached.renewAt > now &&
         !(Option.isSome(refused) && `Bearer ${Redacted.value(cached.token)}` === refused.value)
       if (usable) return cached
-      const inFlight = pending.get(key)
-      if (inFlight !== undefined) {
-        // When the request that was fetching it is interrupted, the token is fetched here instead.
-        return yield* Deferred.await(inFlight).pipe(
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause)
-              ? tokenFor(request, registry, challenge, scopes, refused)
-              : Effect.failCause(cause)
-          )
+      return yield* fetching(
+        key,
+        Effect.tap(
+          fetchToken(request, registry, challenge, scopes),
+          (token) => Effect.sync(() => tokens.set(key, token))
         )
-      }
-      const deferred = yield* Deferred.make<CachedToken, HttpClientError.HttpClientError>()
-      pending.set(key, deferred)
-      const release = Effect.sync(() => {
-        if (pending.get(key) === deferred) pending.delete(key)
-      })
-      return yield* fetchToken(request, registry, challenge, scopes).pipe(
-        Effect.tap((token) => Effect.sync(() => tokens.set(key, token))),
-        Effect.exit,
-        Effect.tap((exit) => Deferred.done(deferred, exit)),
-        // Interrupted, `Effect.exit` never sees it: wake the waiting requests, which then fetch it.
-        Effect.onInterrupt(() => Effect.zipRight(release, Deferred.interrupt(deferred))),
-        Effect.ensuring(release),
-        Effect.flatten
       )
     })
 

@@ -56,6 +56,11 @@ export * as Retry from "./Retry.js"
 /**
  * @since 0.1.0
  */
+export * as SingleFlight from "./SingleFlight.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Timeouts from "./Timeouts.js"
 
 /**

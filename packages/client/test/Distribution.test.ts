@@ -22,6 +22,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
@@ -1007,6 +1008,103 @@ describe("token auth", () => {
       const answer = yield* Fiber.join(second).pipe(Effect.timeout("2 seconds"))
       expect(answer.status).toBe(200)
       expect(yield* Ref.get(tokenCalls)).toBe(2)
+    }))
+
+  it.effect("requests that start together look up a registry's credentials once", () =>
+    Effect.gen(function*() {
+      const lookups = yield* Ref.make(0)
+      const credentials: V2Auth.CredentialsLookup = (host) =>
+        Effect.zipRight(Ref.update(lookups, (n) => n + 1), Effect.sleep("10 millis")).pipe(
+          Effect.zipRight(basicEverywhere(host))
+        )
+      const fake = HttpClient.make((request) =>
+        Effect.succeed(
+          HttpClientResponse.fromWeb(
+            request,
+            new Response(null, {
+              status: request.headers["authorization"] === undefined ? 401 : 200,
+              headers: { "www-authenticate": `Basic realm="registry.example"` }
+            })
+          )
+        )
+      )
+      const http = V2Auth.withV2Auth({ credentials })(fake)
+      const gets = Array.from(
+        { length: 6 },
+        (_, i) => http.get(`https://registry.example/v2/team/app/blobs/sha256:${i}`)
+      )
+      const fiber = yield* Effect.fork(Effect.all(gets, { concurrency: "unbounded" }))
+      yield* TestClock.adjust("10 millis")
+      const answers = yield* Fiber.join(fiber)
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200])
+      expect(answers.map((answer) => answer.request.headers["authorization"])).toEqual(
+        answers.map(() => `Basic ${Buffer.from(`${user.username}:${user.password}`).toString("base64")}`)
+      )
+      // The credential helper (a process per lookup) ran once.
+      expect(yield* Ref.get(lookups)).toBe(1)
+    }))
+})
+
+// ---------------------------------------------------------------------------------------
+// Insecure registries
+// ---------------------------------------------------------------------------------------
+
+describe("insecure registries", () => {
+  /** A registry on `host` that speaks https when `https`, plain http otherwise; every request logged. */
+  const registryAt = (https: boolean) =>
+    Effect.map(Ref.make<ReadonlyArray<string>>([]), (sent) => ({
+      sent,
+      client: HttpClient.make((request) =>
+        Effect.zipRight(
+          Ref.update(sent, (all) => [...all, `${request.method} ${request.url}`]),
+          request.url.startsWith("https:") !== https
+            ? Effect.fail(
+              new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("wrong protocol") })
+            )
+            : Effect.succeed(HttpClientResponse.fromWeb(
+              request,
+              request.method === "HEAD"
+                ? new Response(null, { status: 200, headers: { "content-length": "3" } })
+                : new Response("{}", { status: 200 })
+            ))
+        )
+      )
+    }))
+
+  it.effect("requests that start together ask once whether the host speaks https, then use plain http", () =>
+    Effect.gen(function*() {
+      const { client, sent } = yield* registryAt(false)
+      const distribution = yield* Distribution.make({ insecureHosts: ["registry.example:5000"] }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const target = repo("registry.example:5000", "team/app")
+      const digests = Array.from({ length: 5 }, (_, i) => digestOf(Buffer.from(`blob ${i}`)))
+      const sizes = yield* Effect.all(digests.map((digest) => distribution.headBlob(target, digest)), {
+        concurrency: "unbounded"
+      })
+      expect(sizes).toEqual(digests.map(() => Option.some(3)))
+      const log = yield* Ref.get(sent)
+      expect(log.filter((line) => line.includes("https:"))).toEqual(["GET https://registry.example:5000/v2/"])
+      expect(log.filter((line) => line.startsWith("HEAD")).sort()).toEqual(
+        digests.map((digest) => `HEAD http://registry.example:5000/v2/team/app/blobs/${digest}`).sort()
+      )
+      // Known from then on: no second probe.
+      yield* distribution.headBlob(target, digests[0]!)
+      expect((yield* Ref.get(sent)).filter((line) => line.includes("https:"))).toHaveLength(1)
+    }))
+
+  it.effect("an insecure host that speaks https is spoken to over https", () =>
+    Effect.gen(function*() {
+      const { client, sent } = yield* registryAt(true)
+      const distribution = yield* Distribution.make({ insecureHosts: ["registry.example:5000"] }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client)
+      )
+      const digest = digestOf(Buffer.from("blob"))
+      expect(yield* distribution.headBlob(repo("registry.example:5000", "team/app"), digest)).toEqual(Option.some(3))
+      expect(yield* Ref.get(sent)).toEqual([
+        "GET https://registry.example:5000/v2/",
+        `HEAD https://registry.example:5000/v2/team/app/blobs/${digest}`
+      ])
     }))
 })
 

@@ -9,6 +9,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import * as crypto from "node:crypto"
 
 /** Bytes gathered before one write. */
 const batchSize = 1024 * 1024
@@ -58,8 +59,10 @@ export const writeStream = <E, R>(
   }))
 
 /**
- * Write `content` to `<target>.partial`, run `check` (a size or digest comparison), then
- * rename it to `target`; on any failure or interruption the partial file is removed.
+ * Write `content` to `<target>.<random>.partial`, run `check` (a size or digest comparison),
+ * then rename it to `target`; on any failure or interruption the partial file is removed.
+ * Each write has a partial file of its own: writers of the same target at the same time (two
+ * pulls into one folder) never write into each other's file.
  */
 export const writeAtomically = <E, R, E2 = never, R2 = never>(
   target: string,
@@ -68,7 +71,7 @@ export const writeAtomically = <E, R, E2 = never, R2 = never>(
 ): Effect.Effect<void, E | E2 | PlatformError.PlatformError, R | R2 | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const partial = `${target}.partial`
+    const partial = `${target}.${crypto.randomBytes(6).toString("hex")}.partial`
     yield* Effect.gen(function*() {
       yield* writeStream(partial, content)
       yield* check

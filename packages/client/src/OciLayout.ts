@@ -44,8 +44,8 @@ export const hasBlob = Effect.fn("OciLayout.hasBlob")(function*(dir: string, dig
 })
 
 /**
- * Write a blob: the bytes go to `<blob>.partial`, hashed and counted on the way; only when
- * digest and size match is the file renamed into place.
+ * Write a blob: the bytes go to a partial file of its own, hashed and counted on the way;
+ * only when digest and size match is it renamed into place.
  */
 export const writeBlob = <E, R>(
   dir: string,
@@ -153,9 +153,10 @@ export const addToIndex = Effect.fn("OciLayout.addToIndex")(function*(
     Option.isSome(refName) ? m.annotations?.[refNameAnnotation] !== refName.value : m.digest !== descriptor.digest
   )
   const next = { ...index, manifests: [...others, entry] }
-  const partial = path.join(dir, "index.json.partial")
-  yield* fs.writeFileString(partial, JSON.stringify(next))
-  yield* fs.rename(partial, path.join(dir, "index.json"))
+  yield* Files.writeAtomically(
+    path.join(dir, "index.json"),
+    Stream.make(new TextEncoder().encode(JSON.stringify(next)))
+  )
 })
 
 /**

@@ -48,12 +48,17 @@ export interface Result {
 /** The host platform, as Node names it. */
 export const hostPlatform = (): Platform.Platform => Platform.host(process.platform, process.arch)
 
-/** The blobs an image manifest references: config first, then layers. */
+/**
+ * The blobs an image manifest references: config first, then layers, each digest once (an
+ * image may repeat a layer; its blob is moved once).
+ */
 export const blobsOf = (manifest: Manifest.Manifest): ReadonlyArray<Manifest.Descriptor> => {
   switch (manifest._tag) {
     case "DockerManifest":
-    case "OciManifest":
-      return [manifest.document.config, ...manifest.document.layers]
+    case "OciManifest": {
+      const all = [manifest.document.config, ...manifest.document.layers]
+      return all.filter((blob, i) => all.findIndex((other) => other.digest === blob.digest) === i)
+    }
     default:
       return []
   }

@@ -198,6 +198,47 @@ describe("blob downloads", () => {
       expect(readdirSync(join(dir, "blobs", "sha256")).filter((name) => name.endsWith(".partial"))).toEqual([])
     }).pipe(Effect.provide(Live)))
 
+  it.scopedLive("an image that lists a layer several times: pull, push and copy move its blob once", () =>
+    Effect.gen(function*() {
+      const registry = yield* V2Registry.make()
+      const image = OciImages.image("repeated", [3 * 1024 * 1024])
+      const layer = image.layers[0]!
+      const layerDescriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }
+      const manifest = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: { mediaType: image.config.mediaType, digest: image.config.digest, size: image.config.size },
+        layers: [layerDescriptor, layerDescriptor, layerDescriptor, layerDescriptor]
+      }))
+      yield* registry.addBlob("team/app", image.config.bytes)
+      yield* registry.addBlob("team/app", layer.bytes)
+      yield* registry.addManifest("team/app", manifest, { tag: "v1" })
+      const distribution = yield* Distribution.make()
+      const dir = yield* tempDir
+      const moves = (method: string, what: string) =>
+        Effect.map(registry.requests, (log) => log.filter((r) => r.method === method && r.path.includes(what)).length)
+
+      const pulled = yield* V2Flows.pull(distribution, yield* ref(registry.host, "team/app:v1"), dir)
+      expect(pulled).toMatchObject({ transferred: 2, skipped: 0 })
+      expect(yield* moves("GET", `/blobs/${layer.digest}`)).toBe(1)
+      expect(readFileSync(join(dir, "blobs", "sha256", layer.digest.slice(7))).equals(layer.bytes)).toBe(true)
+      expect(readdirSync(join(dir, "blobs", "sha256")).filter((name) => name.endsWith(".partial"))).toEqual([])
+
+      const pushed = yield* V2Flows.push(distribution, dir, yield* ref(registry.host, "team/pushed:v1"))
+      expect(pushed).toMatchObject({ transferred: 2, skipped: 0 })
+      expect(yield* moves("PUT", "/team/pushed/blobs/uploads/")).toBe(2)
+
+      const copied = yield* V2Flows.copy(
+        distribution,
+        yield* ref(registry.host, "team/app:v1"),
+        yield* ref(registry.host, "team/copied:v1")
+      )
+      expect(copied).toMatchObject({ transferred: 0, skipped: 2 })
+      expect(yield* moves("POST", "/team/copied/blobs/uploads/")).toBe(2)
+      const copiedManifest = yield* distribution.getManifest(yield* ref(registry.host, "team/copied:v1"))
+      expect(Buffer.from(copiedManifest.bytes).equals(manifest)).toBe(true)
+    }).pipe(Effect.provide(Live)))
+
   for (const auth of ["basic", "token"] as const) {
     it.scopedLive(`a blob redirected to another origin (${auth} auth): that origin never sees Authorization`, () =>
       Effect.gen(function*() {

@@ -87,4 +87,23 @@ describe("Files", () => {
       expect(existsSync(join(dir, "refused"))).toBe(false)
       expect(readdirSync(dir).sort()).toEqual(["ok"])
     }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("writers of the same target at the same time each write a file of their own", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const bytes = randomBytes(3 * 1024 * 1024)
+      // Pieces of 1 MiB with pauses between them: the three writes overlap from start to end.
+      const slow = Stream.fromIterable([0, 1, 2]).pipe(
+        Stream.map((i) => bytes.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024)),
+        Stream.tap(() => Effect.sleep("15 millis"))
+      )
+      const writers = yield* Effect.forkAll(
+        [0, 5, 10].map((delay) =>
+          Effect.zipRight(Effect.sleep(`${delay} millis`), Files.writeAtomically(join(dir, "blob"), slow))
+        )
+      )
+      yield* Fiber.join(writers)
+      expect(readFileSync(join(dir, "blob")).equals(bytes)).toBe(true)
+      expect(readdirSync(dir)).toEqual(["blob"])
+    }).pipe(Effect.provide(NodeContext.layer)))
 })

@@ -519,7 +519,12 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       return new URL(location, request.url)
     })
 
-  const cancel = (location: URL) => send(HttpClientRequest.del(location)).pipe(Effect.flatMap(drain), Effect.ignore)
+  /**
+   * Close an upload session that will not be finished, also when the upload was interrupted
+   * (a caller's timeout, a sibling blob's failure): at most a few seconds, errors ignored.
+   */
+  const cancel = (location: URL) =>
+    send(HttpClientRequest.del(location)).pipe(Effect.flatMap(drain), Effect.timeout("5 seconds"), Effect.ignore)
 
   /** Open an upload session: its absolute location and the registry's minimum chunk. */
   const openUpload = (repository: Repository) =>
@@ -550,7 +555,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     body: HttpBody.HttpBody
   ) {
     const { location } = yield* openUpload(repository)
-    yield* finishUpload(location, blob, Option.some(body)).pipe(Effect.tapError(() => cancel(location)))
+    yield* finishUpload(location, blob, Option.some(body)).pipe(Effect.onError(() => cancel(location)))
   })
 
   const uploadBlob = <E, R>(
@@ -604,7 +609,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           )
           yield* finishUpload(location, blob, Option.none())
         })
-      yield* upload.pipe(Effect.tapError(() => cancel(location)))
+      yield* upload.pipe(Effect.onError(() => cancel(location)))
     }).pipe(Effect.withSpan("Distribution.uploadBlob"))
 
   const mountBlob = Effect.fn("Distribution.mountBlob")(function*(

@@ -503,6 +503,34 @@ describe("uploads", () => {
       expect(log.slice(1).sort()).toEqual([`DELETE ${session}`, `PUT ${session}`])
       expect(yield* registry.blobs).toEqual([])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+  it.scopedLive("an interrupted upload (monolithic, chunked, of a prepared body) still cancels its session", () =>
+    Effect.gen(function*() {
+      const registry = yield* V2Registry.make()
+      const distribution = yield* Distribution.make()
+      const bytes = randomBytes(3000)
+      const stalled = Stream.concat(Stream.make(bytes.subarray(0, 2000)), Stream.never)
+      const target = repo(registry.host, "team/app")
+      const uploads = [
+        distribution.uploadBlob(target, blobOf(bytes), stalled),
+        distribution.uploadBlob(target, blobOf(bytes), stalled, { chunkSize: 1000 }),
+        distribution.putBlob(target, blobOf(bytes), HttpBody.stream(stalled, "application/octet-stream", bytes.length))
+      ]
+      for (const upload of uploads) {
+        yield* registry.clearRequests
+        // A caller that gives up on a stalled upload interrupts it.
+        const outcome = yield* Effect.either(upload.pipe(Effect.timeout("300 millis")))
+        expect(outcome._tag).toBe("Left")
+        yield* seen(
+          Effect.map(registry.requests, (log) => log.filter((r) => r.method === "DELETE")),
+          1
+        )
+        const log = (yield* registry.requests).map((r) => `${r.method} ${r.path}`)
+        const deleted = log.find((line) => line.startsWith("DELETE "))!.replace(/^DELETE /, "")
+        expect(deleted).toMatch(/^\/v2\/team\/app\/blobs\/uploads\/[0-9a-f-]+$/)
+        expect(log[0]).toBe("POST /v2/team/app/blobs/uploads/")
+      }
+      expect(yield* registry.blobs).toEqual([])
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
 
 describe("mounts", () => {

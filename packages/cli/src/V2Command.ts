@@ -314,8 +314,11 @@ export const login = Command.make(
       return yield* new LoginFailed({ registry, reason: "the password read from standard input is empty" })
     }
     // Verify first: GET /v2/ with the credentials, through the auth policy (Basic, or a token).
+    // They are for this registry only: not for another origin that it redirects to.
+    const own = new URL(`https://${Reference.apiHost(registry)}`).host
     const distribution = yield* Distribution.make({
-      credentials: () => Effect.succeedSome({ _tag: "Basic", username, password }),
+      credentials: (host) =>
+        Effect.succeed(host === own ? Option.some({ _tag: "Basic" as const, username, password }) : Option.none()),
       insecureHosts: options.global.insecureRegistries,
       userAgent: V2Options.userAgent
     })

@@ -3,6 +3,7 @@
  * started by @dockside/testing's RealRegistry in this process): push, pull, copy, tags,
  * manifest, catalog, delete, login, `--platform`, progress lines and usage errors.
  */
+import * as FaultServer from "@dockside/testing/FaultServer"
 import * as OciImages from "@dockside/testing/OciImages"
 import * as RealRegistry from "@dockside/testing/RealRegistry"
 import { describe, expect, it } from "@effect/vitest"
@@ -220,6 +221,26 @@ describe.concurrent("dockside v2 commands", () => {
             expect(JSON.parse(tags.stdout)).toEqual({ name: `${registry.host}/team/app`, tags: ["v1"] })
           }
         }
+      }),
+    timeout
+  )
+
+  it.scopedLive(
+    "login sends the password to the registry only, not to an origin it redirects to",
+    () =>
+      Effect.gen(function*() {
+        const registry = yield* FaultServer.make()
+        const other = yield* FaultServer.make()
+        yield* registry.respond("/v2/", [{ status: 307, headers: { location: `http://${other.host}/v2/` } }])
+        // The other origin asks for Basic credentials.
+        const challenge = { status: 401, headers: { "www-authenticate": `Basic realm="other"` } }
+        yield* other.respond("/v2/", [challenge, challenge, challenge])
+        const login = yield* dockside(["login", "--username", "alice", "--password-stdin", registry.host], "s3cret\n")
+        expect(login.code, login.stderr).toBe(1)
+        expect(login.stderr).toContain(`login to ${registry.host} failed`)
+        const seen = yield* other.requests
+        expect(seen.length).toBeGreaterThan(0)
+        expect(seen.map((request) => request.headers["authorization"])).toEqual(seen.map(() => undefined))
       }),
     timeout
   )

@@ -1,9 +1,11 @@
 /**
  * The redirect policy: our own loop instead of the platform's `followRedirects` (which
  * forwards `Authorization` to any host). Bounded hops, relative `Location` resolved,
- * 303 → GET, 307/308 keep method and body only when the body can be replayed, no
- * https → http downgrade, credentials and cookies only for the origin that earned them,
- * and every redirect body drained so its connection returns to the pool.
+ * 303 → GET; 301, 302, 307 and 308 keep the method and the body, and are not followed when
+ * the body cannot be replayed (a PUT or DELETE that became a GET, as browsers turn a POST,
+ * would report the GET's success as its own); no https → http downgrade, credentials and
+ * cookies only for the origin that earned them, and every redirect body drained so its
+ * connection returns to the pool.
  *
  * @since 0.1.0
  */
@@ -87,10 +89,8 @@ export const withRedirects =
             Effect.fail(HttpErrors.requestError(request, new Errors.TooManyRedirects({ ...at, hops })))
           )
         }
-        const toGet = response.status === 303 ?
-          request.method !== "HEAD" :
-          (response.status === 301 || response.status === 302) && request.method !== "GET" && request.method !== "HEAD"
-        // 307/308 must resend the body: only possible when it can be replayed.
+        const toGet = response.status === 303 && request.method !== "HEAD"
+        // The other redirects resend the body: only possible when it can be replayed.
         if (!toGet && !Retry.isReplayable(request)) return Effect.succeed(response)
         let headers = keep(new URL(first.url), to) ? first.headers : Headers.remove(first.headers, credentialHeaders)
         if (toGet) headers = Headers.remove(headers, ["content-type", "content-length"])

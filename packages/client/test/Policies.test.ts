@@ -229,7 +229,7 @@ describe("Redirects", () => {
       expect(hop!.headers["referer"]).toBe(`${registry.url}/v2/a/blobs/x`)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.scoped("credentials come back on a hop to the origin that earned them; relative Location; 303 → GET", () =>
+  it.scoped("credentials come back on a hop to the origin that earned them; relative Location; 302 keeps the method, 303 → GET", () =>
     Effect.gen(function*() {
       const a = yield* FaultServer.make()
       const b = yield* FaultServer.make()
@@ -245,12 +245,14 @@ describe("Redirects", () => {
       )
       expect(yield* response.text).toBe("done")
       const requests = yield* a.requests
-      expect(requests.map((r) => [r.method, r.path, r.headers["authorization"]])).toEqual([
-        ["POST", "/start", "Basic abc"],
-        ["GET", "/relative", "Basic abc"],
-        ["GET", "/final", "Basic abc"]
+      expect(requests.map((r) => [r.method, r.path, r.headers["authorization"], r.bodyLength])).toEqual([
+        ["POST", "/start", "Basic abc", 7],
+        ["POST", "/relative", "Basic abc", 7],
+        ["GET", "/final", "Basic abc", 0]
       ])
-      expect((yield* b.requests)[0]!.headers["authorization"]).toBeUndefined()
+      expect((yield* b.requests).map((r) => [r.method, r.headers["authorization"], r.bodyLength])).toEqual([
+        ["POST", undefined, 7]
+      ])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.scoped("a loop ends in TooManyRedirects; redirect bodies are drained (one connection)", () =>
@@ -264,6 +266,39 @@ describe("Redirects", () => {
       // Undrained bodies would pin one connection per hop (11); drained ones go back to the pool.
       expect(yield* server.connections).toBeLessThanOrEqual(2)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.effect("a PUT or DELETE redirected with 301 or 302 stays what it is (never a GET whose 200 looks like success)", () =>
+    Effect.gen(function*() {
+      const sent = yield* Ref.make<ReadonlyArray<string>>([])
+      const fake = HttpClient.make((request) =>
+        Effect.map(Ref.updateAndGet(sent, (all) => [...all, `${request.method} ${request.url}`]), () => {
+          const moved = request.url.startsWith("https://old.example/")
+          return HttpClientResponse.fromWeb(
+            request,
+            new Response(null, {
+              status: moved ? (request.method === "PUT" ? 301 : 302) : request.method === "GET" ? 200 : 202,
+              headers: moved ? { location: request.url.replace("old.example", "new.example") } : {}
+            })
+          )
+        })
+      )
+      const http = Redirects.withRedirects()(fake)
+      const put = HttpClientRequest.put("https://old.example/v2/x/manifests/v1").pipe(HttpClientRequest.bodyText("{}"))
+      expect((yield* http.execute(put)).status).toBe(202)
+      expect((yield* http.execute(HttpClientRequest.del("https://old.example/v2/x/manifests/v1"))).status).toBe(202)
+      // A body that cannot be sent again: the redirect is the answer.
+      const streamed = HttpClientRequest.put("https://old.example/v2/x/blobs/uploads/1").pipe(
+        HttpClientRequest.bodyStream(Stream.empty)
+      )
+      expect((yield* http.execute(streamed)).status).toBe(301)
+      expect(yield* Ref.get(sent)).toEqual([
+        "PUT https://old.example/v2/x/manifests/v1",
+        "PUT https://new.example/v2/x/manifests/v1",
+        "DELETE https://old.example/v2/x/manifests/v1",
+        "DELETE https://new.example/v2/x/manifests/v1",
+        "PUT https://old.example/v2/x/blobs/uploads/1"
+      ])
+    }))
 
   it.effect("https → http is refused; 307 with a streamed body is not followed", () =>
     Effect.gen(function*() {

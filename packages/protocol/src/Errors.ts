@@ -61,18 +61,47 @@ const firstOf = (text: string, stops: string, from: number): number => {
 }
 
 /**
- * Remove the user-info (`user:password@`) from a URL, or from a scheme-less address such
- * as `user:pw@host:5000/x`, so that it can be shown or stored. Everything up to the last
- * `@` before the path goes (a password may itself hold `@`); a string the URL parser
- * rejects loses everything up to its last `@` before any `?` or `#`. A URL that the
- * parser would still read credentials from is printed by the parser without them. Text
- * without user-info is returned unchanged.
+ * Query parameters whose values are credentials: the signatures and keys of pre-signed
+ * storage URLs (S3, CloudFront, GCS, Azure SAS) that registries redirect blobs to, tokens,
+ * and the registry's own signed upload state.
+ */
+const secretParameter = /sig|token|credential|secret|passw|key|policy|auth|state|session|jwt/i
+
+const decoded = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** `url` with the values of its secret query parameters replaced by `REDACTED`. */
+const redactQuery = (url: string): string => {
+  const start = url.indexOf("?")
+  if (start < 0) return url
+  const hash = url.indexOf("#", start)
+  const end = hash < 0 ? url.length : hash
+  const query = url.slice(start + 1, end).split("&").map((pair) => {
+    const eq = pair.indexOf("=")
+    return eq >= 0 && secretParameter.test(decoded(pair.slice(0, eq))) ? `${pair.slice(0, eq)}=REDACTED` : pair
+  })
+  return `${url.slice(0, start + 1)}${query.join("&")}${url.slice(end)}`
+}
+
+/**
+ * A URL as it may be shown or stored: without its user-info (`user:password@`), also in a
+ * scheme-less address such as `user:pw@host:5000/x`, and without the values of query
+ * parameters that carry credentials ({@link secretParameter}: a pre-signed blob URL in a
+ * log would let its reader fetch the blob). Everything up to the last `@` before the path
+ * goes (a password may itself hold `@`); a string the URL parser rejects loses everything
+ * up to its last `@` before any `?` or `#`. A URL that the parser would still read
+ * credentials from is printed by the parser without them. Other text is returned unchanged.
  */
 export const redactUrl = (url: string): string => {
   const prefix = schemePrefix.exec(url)?.[0] ?? ""
   const end = firstOf(url, parseUrl(url) === undefined ? "?#" : "/?#\\", prefix.length)
   const at = url.lastIndexOf("@", end - 1)
-  const stripped = at < prefix.length ? url : prefix + url.slice(at + 1)
+  const stripped = redactQuery(at < prefix.length ? url : prefix + url.slice(at + 1))
   const parsed = parseUrl(stripped)
   if (parsed === undefined || (parsed.username === "" && parsed.password === "")) return stripped
   parsed.username = ""

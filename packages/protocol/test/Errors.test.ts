@@ -33,6 +33,40 @@ describe("Errors.redactUrl", () => {
     }
   })
 
+  it("removes the values of query parameters that carry credentials (pre-signed URLs, tokens, upload states)", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [
+        "https://b.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4&X-Amz-Credential=AKIA%2F1&X-Amz-Expires=1200&X-Amz-Signature=ab",
+        "https://b.s3.amazonaws.com/x?X-Amz-Algorithm=AWS4&X-Amz-Credential=REDACTED&X-Amz-Expires=1200&X-Amz-Signature=REDACTED"
+      ],
+      [
+        "https://cdn.example/x?Expires=1&Policy=p&Signature=s&Key-Pair-Id=k",
+        "https://cdn.example/x?Expires=1&Policy=REDACTED&Signature=REDACTED&Key-Pair-Id=REDACTED"
+      ],
+      [
+        "https://a.blob.core.windows.net/c/b?sv=2020&se=2026&sig=abc%3D#f",
+        "https://a.blob.core.windows.net/c/b?sv=2020&se=2026&sig=REDACTED#f"
+      ],
+      [
+        "https://s.example/o?X-Goog-Signature=1&GoogleAccessId=a",
+        "https://s.example/o?X-Goog-Signature=REDACTED&GoogleAccessId=a"
+      ],
+      [
+        "https://r.example/v2/x/blobs/uploads/1?_state=abc&digest=sha256:1",
+        "https://r.example/v2/x/blobs/uploads/1?_state=REDACTED&digest=sha256:1"
+      ],
+      [
+        "https://auth.example/token?service=r&scope=repository:x:pull&access_token=t",
+        "https://auth.example/token?service=r&scope=repository:x:pull&access_token=REDACTED"
+      ],
+      ["https://u:p@r.example/x?%74oken=t&flag", "https://r.example/x?%74oken=REDACTED&flag"],
+      ["https://r.example/v2/x/tags/list?n=10&last=v1", "https://r.example/v2/x/tags/list?n=10&last=v1"]
+    ]
+    for (const [url, redacted] of cases) {
+      expect([url, Errors.redactUrl(url)]).toEqual([url, redacted])
+    }
+  })
+
   it("never leaves credentials the URL parser would read", () => {
     for (const url of ["https:user:SECRET@host/x", "https:\\\\user:SECRET@host/x", "ws://u:SECRET@h/x"]) {
       const redacted = Errors.redactUrl(url)

@@ -21,6 +21,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -284,10 +285,10 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   const ping = Effect.fn("Distribution.ping")(function*(registry: string) {
     const request = HttpClientRequest.get(`${origin(registry)}/v2/`)
     const response = yield* send(request)
-    yield* drain(response)
     if (response.status !== 200 && response.status !== 401) {
       return yield* failure(request, response, `registry ${registry}`)
     }
+    yield* drain(response)
     return {
       apiVersion: Option.fromNullable(response.headers["docker-distribution-api-version"]),
       status: response.status
@@ -496,14 +497,13 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   }
 
   /** Start an upload session; its absolute location and the registry's minimum chunk. */
+  /** POST to the uploads of a repository; the response's body is for the caller to read or drain. */
   const startUpload = (repository: Repository, query: string) =>
     Effect.gen(function*() {
       const request = HttpClientRequest.post(repoUrl(repository, `blobs/uploads/${query}`)).pipe(
         HttpClientRequest.setHeader("content-length", "0")
       )
-      const response = yield* send(request)
-      yield* drain(response)
-      return { request, response }
+      return { request, response: yield* send(request) }
     })
 
   const locationOf = (request: Request, response: Response) =>
@@ -522,15 +522,26 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   /**
    * Close an upload session that will not be finished, also when the upload was interrupted
    * (a caller's timeout, a sibling blob's failure): at most a few seconds, errors ignored.
+   * It runs in a fiber of its own, interruptible: run as the finalizer of an interrupted
+   * upload, it could otherwise be stopped neither by its own timeout nor by the transport
+   * policies' timers, which it would wait out.
    */
-  const cancel = (location: URL) =>
-    send(HttpClientRequest.del(location)).pipe(Effect.flatMap(drain), Effect.timeout("5 seconds"), Effect.ignore)
+  const cancel = (location: URL): Effect.Effect<void> =>
+    send(HttpClientRequest.del(location)).pipe(
+      Effect.flatMap(drain),
+      Effect.timeout("5 seconds"),
+      Effect.ignore,
+      Effect.interruptible,
+      Effect.forkDaemon,
+      Effect.flatMap(Fiber.join)
+    )
 
   /** Open an upload session: its absolute location and the registry's minimum chunk. */
   const openUpload = (repository: Repository) =>
     Effect.gen(function*() {
       const { request, response } = yield* startUpload(repository, "")
       if (response.status !== 202) return yield* failure(request, response, `upload to ${repository.repository}`)
+      yield* drain(response)
       const location = yield* locationOf(request, response)
       return { location, minimum: Number(response.headers["oci-chunk-min-length"] ?? 0) }
     })
@@ -619,9 +630,10 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   ) {
     const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`
     const { request, response } = yield* startUpload(repository, query)
-    if (response.status === 201) return true
+    if (response.status === 201) return yield* Effect.as(drain(response), true)
     if (response.status === 202) {
       // The registry opened an upload instead: close it, the caller uploads.
+      yield* drain(response)
       yield* cancel(yield* locationOf(request, response))
       return false
     }

@@ -10,6 +10,7 @@ import * as HttpErrors from "@dockside/client/HttpErrors"
 import * as Progress from "@dockside/client/Progress"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
+import * as Timeouts from "@dockside/client/Timeouts"
 import * as V2Auth from "@dockside/client/V2Auth"
 import * as V2Flows from "@dockside/client/V2Flows"
 import * as Identifiers from "@dockside/protocol/Identifiers"
@@ -503,6 +504,28 @@ describe("uploads", () => {
       expect(log.slice(1).sort()).toEqual([`DELETE ${session}`, `PUT ${session}`])
       expect(yield* registry.blobs).toEqual([])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+  it.scopedLive("the registry's reason for refusing an upload, a mount or a ping is in the error", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      const denied = JSON.stringify({
+        errors: [{ code: "DENIED", message: "requested access to the resource is denied" }]
+      })
+      yield* server.respond("/v2/team/app/blobs/uploads/", [
+        { status: 403, body: denied },
+        { status: 403, body: denied }
+      ])
+      yield* server.respond("/v2/", [{ status: 503, body: "down for maintenance" }])
+      const distribution = yield* Distribution.make()
+      const bytes = randomBytes(100)
+      const target = repo(server.host, "team/app")
+      const upload = yield* Effect.flip(distribution.uploadBlob(target, blobOf(bytes), Stream.make(bytes)))
+      expect(upload.message).toBe("unauthorized: DENIED: requested access to the resource is denied")
+      const mount = yield* Effect.flip(distribution.mountBlob(target, blobOf(bytes).digest, "team/base"))
+      expect(mount.message).toBe("unauthorized: DENIED: requested access to the resource is denied")
+      const ping = yield* Effect.flip(distribution.ping(server.host))
+      expect(ping.message).toContain("down for maintenance")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scopedLive("an interrupted upload (monolithic, chunked, of a prepared body) still cancels its session", () =>
     Effect.gen(function*() {
       const registry = yield* V2Registry.make()
@@ -530,7 +553,11 @@ describe("uploads", () => {
         expect(log[0]).toBe("POST /v2/team/app/blobs/uploads/")
       }
       expect(yield* registry.blobs).toEqual([])
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(
+      // With the runtime's timeouts, whose timers a cancel run as a plain finalizer could not stop.
+      Effect.provide(Layer.effect(HttpClient.HttpClient, Effect.map(HttpClient.HttpClient, Timeouts.withTimeouts()))),
+      Effect.provide(NodeHttpClient.layerUndici)
+    ))
 })
 
 describe("mounts", () => {

@@ -15,6 +15,7 @@ import * as MediaType from "@dockside/protocol/MediaType"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as path from "node:path"
@@ -23,12 +24,12 @@ import * as OciLayout from "./OciLayout.js"
 
 const invalid = (reason: string) => new Errors.InvalidDocument({ what: "docker save archive", reason })
 
-/** One entry of `manifest.json`. */
-interface SaveEntry {
-  readonly Config: string
-  readonly RepoTags?: ReadonlyArray<string> | null
-  readonly Layers: ReadonlyArray<string>
-}
+/** The entries of `manifest.json`, one per image. */
+const SaveEntries = Schema.Array(Schema.Struct({
+  Config: Schema.String,
+  RepoTags: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  Layers: Schema.Array(Schema.String)
+}))
 
 const configPath = /^(?:[a-f0-9]{64}\.json|blobs\/sha256\/[a-f0-9]{64})$/
 const layerPath = /^(?:[a-f0-9]{64}\/layer\.tar|blobs\/sha256\/[a-f0-9]{64})$/
@@ -94,9 +95,10 @@ export const toOciLayout = Effect.fn("DockerArchive.toOciLayout")(function*(
   // Docker 25 and later: the archive already is an OCI layout.
   if (yield* fs.exists(path.join(source, "oci-layout"))) return source
   if (yield* fs.exists(path.join(source, "manifest.json"))) {
-    const entries = yield* parseJson(yield* fs.readFile(path.join(source, "manifest.json")), "manifest.json")
-    if (!Array.isArray(entries) || entries.length === 0) return yield* invalid("manifest.json lists no image")
-    const list = entries as ReadonlyArray<SaveEntry>
+    const list = yield* Schema.decodeUnknown(SaveEntries)(
+      yield* parseJson(yield* fs.readFile(path.join(source, "manifest.json")), "manifest.json")
+    ).pipe(Effect.mapError(() => invalid("manifest.json is not a list of {Config, RepoTags, Layers} entries")))
+    if (list.length === 0) return yield* invalid("manifest.json lists no image")
     // `RepoTags` are `[registry/]name:tag`; without a name, the tag alone decides.
     const named = (repoTag: string) =>
       wanted.name === undefined
@@ -104,11 +106,11 @@ export const toOciLayout = Effect.fn("DockerArchive.toOciLayout")(function*(
         : repoTag === `${wanted.name}:${wanted.tag}` || repoTag.endsWith(`/${wanted.name}:${wanted.tag}`)
     const entry = list.find((e) => (e.RepoTags ?? []).some(named)) ?? (list.length === 1 ? list[0] : undefined)
     if (entry === undefined) return yield* invalid(`manifest.json has no image tagged ${wanted.tag}`)
-    if (typeof entry.Config !== "string" || !configPath.test(entry.Config) || !Array.isArray(entry.Layers)) {
-      return yield* invalid("a manifest.json entry is not {Config, Layers} with layout paths")
+    if (!configPath.test(entry.Config)) {
+      return yield* invalid(`the Config of a manifest.json entry is not a layout path: ${entry.Config}`)
     }
-    const bad = entry.Layers.find((layer) => typeof layer !== "string" || !layerPath.test(layer))
-    if (bad !== undefined) return yield* new Errors.UnsafePath({ path: String(bad) })
+    const bad = entry.Layers.find((layer) => !layerPath.test(layer))
+    if (bad !== undefined) return yield* new Errors.UnsafePath({ path: bad })
     const config = yield* fs.readFile(path.join(source, entry.Config))
     yield* writeImage(fs, dir, config, entry.Layers.map((layer) => path.join(source, layer)), wanted.tag)
     return dir

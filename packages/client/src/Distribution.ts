@@ -197,6 +197,9 @@ const failure = (request: Request, response: Response, what: string) =>
     }
   )
 
+/** The largest `OCI-Chunk-Min-Length` followed beyond the chunk size asked for: 64 MiB. */
+const maxChunkMinimum = 64 * 1024 * 1024
+
 /** An index without manifests: no referrers. */
 const emptyIndex: Manifest.OciIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }
 
@@ -596,8 +599,21 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       const upload = options.chunkSize === undefined
         ? monolithic
         : Effect.gen(function*() {
+          const minimum = Number.isSafeInteger(opened.minimum) ? opened.minimum : 0
+          // A chunk is held in memory until it is sent: the registry's minimum may not exceed a bound.
+          if (minimum > Math.max(options.chunkSize ?? 0, maxChunkMinimum)) {
+            yield* Effect.fail(
+              new Errors.UnexpectedResponse({
+                method: "POST",
+                url: Errors.redactUrl(repoUrl(repository, "blobs/uploads/")),
+                status: 202,
+                reason: `OCI-Chunk-Min-Length ${minimum} is over the ${maxChunkMinimum} bytes a chunk may hold in ` +
+                  "memory: upload in one request (no chunkSize) or in chunks of that size"
+              })
+            )
+          }
           // Chunk sizes are in bytes (`Stream.rechunk` would count the stream's elements).
-          const size = Math.max(options.chunkSize ?? 0, Number.isSafeInteger(opened.minimum) ? opened.minimum : 0, 1)
+          const size = Math.max(options.chunkSize ?? 0, minimum, 1)
           let offset = 0
           yield* content.pipe(
             bytesOf(size),

@@ -398,6 +398,27 @@ describe("uploads", () => {
       )
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scopedLive("a registry minimum chunk over 64 MiB is refused before any byte is held, and the session closed", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/v2/x/blobs/uploads/", [{
+        status: 202,
+        headers: { location: "/v2/x/blobs/uploads/s1", "oci-chunk-min-length": String(2 ** 40) }
+      }])
+      yield* server.respond("/v2/x/blobs/uploads/s1", [{ status: 204 }])
+      const distribution = yield* Distribution.make()
+      const bytes = randomBytes(5000)
+      const error = yield* Effect.flip(
+        distribution.uploadBlob(repo(server.host, "x"), blobOf(bytes), Stream.make(bytes), { chunkSize: 1000 })
+      )
+      expect(error._tag).toBe("UnexpectedResponse")
+      expect(error.message).toContain(`OCI-Chunk-Min-Length ${2 ** 40} is over the 67108864 bytes`)
+      expect((yield* server.requests).map((r) => `${r.method} ${r.path}`)).toEqual([
+        "POST /v2/x/blobs/uploads/",
+        "DELETE /v2/x/blobs/uploads/s1"
+      ])
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scopedLive("a PATCH answered 201 is tolerated: its Location is followed", () =>
     Effect.gen(function*() {
       const server = yield* FaultServer.make()

@@ -673,29 +673,41 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     what: string,
     decode: (bytes: Uint8Array) => Effect.Effect<ReadonlyArray<A>, Errors.InvalidDocument>
   ): Stream.Stream<A, RequestError | Errors.InvalidDocument | Errors.UnexpectedResponse> =>
-    Stream.paginateChunkEffect(firstUrl, (url) =>
-      Effect.gen(function*() {
-        const request = HttpClientRequest.get(url)
-        const response = yield* send(request)
-        if (response.status !== 200) return yield* failure(request, response, what)
-        const items = Chunk.fromIterable(yield* decode(yield* readBody(request, response, maxManifestSize)))
-        const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers["link"] ?? "")
-        if (link === null) return [items, Option.none<string>()] as const
-        const current = new URL(request.url)
-        const following = new URL(link[1]!, current)
-        // An insecure registry (spoken to over http) may write its own pages as absolute http:// links.
-        if (following.protocol === "http:" && following.host === current.host && insecure(current.host)) {
-          following.protocol = current.protocol
-        }
-        if (following.origin !== current.origin) {
-          return yield* new Errors.UnexpectedResponse({
-            ...at(request),
-            status: 200,
-            reason: `the next page link leaves the registry: ${Errors.redactUrl(following.href)}`
-          })
-        }
-        return [items, Option.some(following.href)] as const
-      }))
+    Stream.suspend(() => {
+      // A registry whose links lead back to a page already read would be followed forever.
+      const read = new Set<string>()
+      return Stream.paginateChunkEffect(firstUrl, (url) =>
+        Effect.gen(function*() {
+          const request = HttpClientRequest.get(url)
+          read.add(new URL(url).href)
+          const response = yield* send(request)
+          if (response.status !== 200) return yield* failure(request, response, what)
+          const items = Chunk.fromIterable(yield* decode(yield* readBody(request, response, maxManifestSize)))
+          const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers["link"] ?? "")
+          if (link === null) return [items, Option.none<string>()] as const
+          const current = new URL(request.url)
+          const following = new URL(link[1]!, current)
+          // An insecure registry (spoken to over http) may write its own pages as absolute http:// links.
+          if (following.protocol === "http:" && following.host === current.host && insecure(current.host)) {
+            following.protocol = current.protocol
+          }
+          if (following.origin !== current.origin) {
+            return yield* new Errors.UnexpectedResponse({
+              ...at(request),
+              status: 200,
+              reason: `the next page link leaves the registry: ${Errors.redactUrl(following.href)}`
+            })
+          }
+          if (read.has(following.href)) {
+            return yield* new Errors.UnexpectedResponse({
+              ...at(request),
+              status: 200,
+              reason: `the next page link leads back to a page already read: ${Errors.redactUrl(following.href)}`
+            })
+          }
+          return [items, Option.some(following.href)] as const
+        }))
+    })
 
   const tags = (repository: Repository, pageOptions: { readonly pageSize?: number | undefined } = {}) =>
     paginate(

@@ -663,7 +663,7 @@ describe("tags pagination", () => {
       ])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.scopedLive("a Link to another origin is UnexpectedResponse; an absolute Link to the registry itself is followed", () =>
+  it.scopedLive("a Link to another origin or back to a page already read is UnexpectedResponse; an absolute Link to the registry itself is followed", () =>
     Effect.gen(function*() {
       const server = yield* FaultServer.make()
       const distribution = yield* Distribution.make()
@@ -690,6 +690,21 @@ describe("tags pagination", () => {
       const tags = yield* Stream.runCollect(distribution.tags(repo(server.host, "x"), { pageSize: 2 }))
       expect(Chunk.toReadonlyArray(tags)).toEqual(["a", "b", "c"])
       expect((yield* server.requests).map((r) => r.url)).toEqual(["/v2/x/tags/list?n=2", "/v2/x/tags/list?n=2&last=b"])
+
+      // Links that lead back to a page already read end the listing instead of looping.
+      yield* server.clearRequests
+      const page = (tags: ReadonlyArray<string>, next: string) => ({
+        status: 200,
+        headers: { link: `<${next}>; rel="next"` },
+        body: JSON.stringify({ name: "x", tags })
+      })
+      yield* server.respond("/v2/x/tags/list", [
+        page(["a", "b"], "/v2/x/tags/list?n=2&last=b"),
+        page(["c", "d"], "/v2/x/tags/list?n=2")
+      ])
+      const loop = yield* Effect.flip(Stream.runDrain(distribution.tags(repo(server.host, "x"), { pageSize: 2 })))
+      expect(loop.message).toContain("the next page link leads back to a page already read")
+      expect(yield* server.requests).toHaveLength(2)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
 

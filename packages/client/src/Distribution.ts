@@ -519,7 +519,16 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           reason: "no Location header"
         })
       }
-      return new URL(location, request.url)
+      const next = new URL(location, request.url)
+      // The blob's bytes do not leave https for a registry that is not insecure.
+      if (next.protocol !== "https:" && new URL(request.url).protocol === "https:" && !insecure(next.host)) {
+        return yield* new Errors.UnexpectedResponse({
+          ...at(request),
+          status: response.status,
+          reason: `the upload location is not https: ${Errors.redactUrl(next.href)}`
+        })
+      }
+      return next
     })
 
   /**

@@ -419,6 +419,34 @@ describe("uploads", () => {
       ])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.effect("an upload location that is not https, from a registry that is not insecure, is refused", () =>
+    Effect.gen(function*() {
+      const sent = yield* Ref.make<ReadonlyArray<string>>([])
+      const fake = HttpClient.make((request) =>
+        Effect.map(
+          Ref.update(sent, (all) => [...all, `${request.method} ${request.url}`]),
+          () =>
+            HttpClientResponse.fromWeb(
+              request,
+              new Response(null, {
+                status: 202,
+                headers: { location: "http://registry.example/v2/x/blobs/uploads/s1?_state=abc" }
+              })
+            )
+        )
+      )
+      const distribution = yield* Distribution.make().pipe(Effect.provideService(HttpClient.HttpClient, fake))
+      const bytes = randomBytes(100)
+      const error = yield* Effect.flip(
+        distribution.uploadBlob(repo("registry.example", "x"), blobOf(bytes), Stream.make(bytes))
+      )
+      expect(error._tag).toBe("UnexpectedResponse")
+      expect(error.message).toContain(
+        "the upload location is not https: http://registry.example/v2/x/blobs/uploads/s1?_state=REDACTED"
+      )
+      expect(yield* Ref.get(sent)).toEqual(["POST https://registry.example/v2/x/blobs/uploads/"])
+    }))
+
   it.scopedLive("a PATCH answered 201 is tolerated: its Location is followed", () =>
     Effect.gen(function*() {
       const server = yield* FaultServer.make()

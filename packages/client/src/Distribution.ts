@@ -177,18 +177,18 @@ const errorDetail = (response: Response): Effect.Effect<string> =>
       : Errors.excerpt(text.toString("utf8").trim())
   })
 
-/** The typed error of an unexpected answer. */
-const failure = (request: Request, response: Response, what: string) =>
+/** The typed error of an unexpected answer, naming the request as it was sent (scheme, last hop). */
+const failure = (response: Response, what: string) =>
   Effect.flatMap(
     errorDetail(response),
     (detail): Effect.Effect<never, Errors.LoginRequired | Errors.NotFound | Errors.HttpStatusError> => {
       if (response.status === 401 || response.status === 403) {
-        return Effect.fail(new Errors.LoginRequired({ ...at(request), detail }))
+        return Effect.fail(new Errors.LoginRequired({ ...at(response.request), detail }))
       }
-      if (response.status === 404) return Effect.fail(new Errors.NotFound({ ...at(request), what }))
+      if (response.status === 404) return Effect.fail(new Errors.NotFound({ ...at(response.request), what }))
       return Effect.fail(
         new Errors.HttpStatusError({
-          ...at(request),
+          ...at(response.request),
           status: response.status,
           detail: `${what}: HTTP ${response.status}`,
           body: detail
@@ -289,7 +289,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     const request = HttpClientRequest.get(`${origin(registry)}/v2/`)
     const response = yield* send(request)
     if (response.status !== 200 && response.status !== 401) {
-      return yield* failure(request, response, `registry ${registry}`)
+      return yield* failure(response, `registry ${registry}`)
     }
     yield* drain(response)
     return {
@@ -335,7 +335,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       headers: { accept: accept.join(", ") }
     })
     const response = yield* send(request)
-    if (response.status !== 200) return yield* failure(request, response, `manifest ${Reference.format(reference)}`)
+    if (response.status !== 200) return yield* failure(response, `manifest ${Reference.format(reference)}`)
     const bytes = yield* readBody(request, response, maxManifestSize)
     const digest = yield* checkDigest(
       `manifest ${Reference.format(reference)}`,
@@ -355,7 +355,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     const response = yield* send(request)
     yield* drain(response)
     if (response.status === 404) return Option.none<Stat>()
-    if (response.status !== 200) return yield* failure(request, response, `manifest ${Reference.format(reference)}`)
+    if (response.status !== 200) return yield* failure(response, `manifest ${Reference.format(reference)}`)
     const digest = response.headers["docker-content-digest"]
     return Option.some({
       digest:
@@ -386,7 +386,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     )
     const response = yield* send(request)
     if (response.status !== 201 && response.status !== 200 && response.status !== 202) {
-      return yield* failure(request, response, `manifest ${repository.repository}:${reference}`)
+      return yield* failure(response, `manifest ${repository.repository}:${reference}`)
     }
     yield* drain(response)
     const answered = response.headers["docker-content-digest"]
@@ -404,7 +404,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       const request = HttpClientRequest.del(repoUrl(repository, `manifests/${digest}`))
       const response = yield* send(request)
       if (response.status !== 202 && response.status !== 200 && response.status !== 204) {
-        return yield* failure(request, response, `manifest ${repository.repository}@${digest}`)
+        return yield* failure(response, `manifest ${repository.repository}@${digest}`)
       }
       yield* drain(response)
     }
@@ -415,7 +415,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     const response = yield* send(request)
     yield* drain(response)
     if (response.status === 404) return Option.none<number>()
-    if (response.status !== 200) return yield* failure(request, response, `blob ${digest}`)
+    if (response.status !== 200) return yield* failure(response, `blob ${digest}`)
     return Option.some(Number(response.headers["content-length"] ?? -1))
   })
 
@@ -482,7 +482,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           })
         )
       const response = yield* send(first).pipe(Effect.withParentSpan(span))
-      if (response.status !== 200) return yield* failure(first, response, what)
+      if (response.status !== 200) return yield* failure(response, what)
       return piece(first, response).pipe(
         Stream.concat(
           Stream.fromEffect(Effect.suspend((): Effect.Effect<void, Errors.SizeMismatch | Errors.DigestMismatch> => {
@@ -552,7 +552,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
   const openUpload = (repository: Repository) =>
     Effect.gen(function*() {
       const { request, response } = yield* startUpload(repository, "")
-      if (response.status !== 202) return yield* failure(request, response, `upload to ${repository.repository}`)
+      if (response.status !== 202) return yield* failure(response, `upload to ${repository.repository}`)
       yield* drain(response)
       const location = yield* locationOf(request, response)
       return { location, minimum: Number(response.headers["oci-chunk-min-length"] ?? 0) }
@@ -568,7 +568,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
         onSome: (bytes) => HttpClientRequest.put(url).pipe(HttpClientRequest.setBody(bytes))
       })
       const answer = yield* send(put)
-      if (answer.status !== 201 && answer.status !== 204) return yield* failure(put, answer, `blob ${blob.digest}`)
+      if (answer.status !== 201 && answer.status !== 204) return yield* failure(answer, `blob ${blob.digest}`)
       yield* drain(answer)
     })
 
@@ -635,7 +635,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
                 const answer = yield* send(patch)
                 // Some registries answer the last PATCH with 201; both carry the next location.
                 if (answer.status !== 202 && answer.status !== 201) {
-                  return yield* failure(patch, answer, `upload chunk at ${offset}`)
+                  return yield* failure(answer, `upload chunk at ${offset}`)
                 }
                 yield* drain(answer)
                 location = yield* locationOf(patch, answer)
@@ -662,7 +662,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       yield* cancel(yield* locationOf(request, response))
       return false
     }
-    return yield* failure(request, response, `mount of ${digest}`)
+    return yield* failure(response, `mount of ${digest}`)
   })
 
   const deleteBlob = Effect.fn("Distribution.deleteBlob")(
@@ -670,7 +670,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
       const request = HttpClientRequest.del(repoUrl(repository, `blobs/${digest}`))
       const response = yield* send(request)
       if (response.status !== 202 && response.status !== 200 && response.status !== 204) {
-        return yield* failure(request, response, `blob ${digest}`)
+        return yield* failure(response, `blob ${digest}`)
       }
       yield* drain(response)
     }
@@ -690,7 +690,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           const request = HttpClientRequest.get(url)
           read.add(new URL(url).href)
           const response = yield* send(request)
-          if (response.status !== 200) return yield* failure(request, response, what)
+          if (response.status !== 200) return yield* failure(response, what)
           const items = Chunk.fromIterable(yield* decode(yield* readBody(request, response, maxManifestSize)))
           const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(response.headers["link"] ?? "")
           if (link === null) return [items, Option.none<string>()] as const
@@ -750,7 +750,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     if (response.status === 200) {
       return filtered(yield* Manifest.decodeReferrers(yield* readBody(request, response, maxManifestSize)))
     }
-    if (response.status !== 404) return yield* failure(request, response, `referrers of ${digest}`)
+    if (response.status !== 404) return yield* failure(response, `referrers of ${digest}`)
     yield* drain(response)
     // No referrers API: the fallback tag `<alg>-<hex>` holds an index of the referrers.
     const tag = `${Identifiers.digestAlgorithm(digest)}-${Identifiers.digestHex(digest)}`

@@ -553,7 +553,7 @@ describe("uploads", () => {
       expect(log.slice(1).sort()).toEqual([`DELETE ${session}`, `PUT ${session}`])
       expect(yield* registry.blobs).toEqual([])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
-  it.scopedLive("the registry's reason for refusing an upload, a mount or a ping is in the error", () =>
+  it.scopedLive("the registry's reason for refusing an upload, a mount or a ping is in the error, with the URL sent", () =>
     Effect.gen(function*() {
       const server = yield* FaultServer.make()
       const denied = JSON.stringify({
@@ -573,6 +573,8 @@ describe("uploads", () => {
       expect(mount.message).toBe("unauthorized: DENIED: requested access to the resource is denied")
       const ping = yield* Effect.flip(distribution.ping(server.host))
       expect(ping.message).toContain("down for maintenance")
+      // The URL as it was sent: over plain http, the insecure host's scheme.
+      expect(ping.message).toContain(`(GET http://${server.host}/v2/ → HTTP 503)`)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.scopedLive("an interrupted upload (monolithic, chunked, of a prepared body) still cancels its session", () =>

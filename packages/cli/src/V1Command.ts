@@ -91,7 +91,7 @@ const search = Command.make(
     term: Args.text({ name: "TERM" }).pipe(Args.withDescription("what to look for"))
   },
   Effect.fn("V1Command.search")(function*(options) {
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     const found = yield* session.searchRepositories(options.term, options.limit)
     yield* Console.log(
       options.json
@@ -129,7 +129,7 @@ const tags = Command.make(
   "tags",
   { global: GlobalOptions.options, connection: V1Options.connection, json: V1Options.json, name: V1Options.name },
   Effect.fn("V1Command.tags")(function*(options) {
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     const data = yield* session.getRepositoryData(options.name)
     const tagMap = yield* session.getRemoteTags(data.endpoints, options.name)
     const sorted = Object.entries(tagMap).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
@@ -157,7 +157,7 @@ const history = Command.make(
   Effect.fn("V1Command.history")(function*(options) {
     const { name } = options.image
     const tag = Option.getOrElse(options.image.tag, () => defaultTag)
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     const data = yield* session.getRepositoryData(name)
     const id = yield* session.getRemoteTag(data.endpoints, name, tag)
     const ancestors = yield* onFirstEndpoint(
@@ -209,7 +209,7 @@ const push = Command.make(
   Effect.fn("V1Command.push")(function*(options) {
     const { name } = options.image
     const tag = Option.getOrElse(options.image.tag, () => defaultTag)
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     const result = yield* V1Flows.pushV1(session, { name, tag, source: options.source })
     const pushed = result.images.filter((image) => image.pushed).length
     yield* Console.log(
@@ -237,7 +237,7 @@ const pull = Command.make(
   },
   Effect.fn("V1Command.pull")(function*(options) {
     const { name } = options.image
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     const result = yield* V1Flows.pullV1(session, {
       name,
       tag: Option.getOrUndefined(options.image.tag),
@@ -270,7 +270,7 @@ const remove = Command.make(
   },
   Effect.fn("V1Command.delete")(function*(options) {
     const { name, tag } = options.image
-    const session = yield* V1Options.session(options.connection, options.global)
+    const session = yield* V1Options.session(options.connection)
     // A registry that issues tokens wants the index's delete step first; a standalone one has none.
     const { standalone } = yield* V1Session.ping(options.connection.index)
     const endpoints = standalone

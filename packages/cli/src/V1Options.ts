@@ -135,17 +135,12 @@ export type SessionError = Errors.InvalidEndpoint | V1Session.TransportError | E
  * standard input; without, credentials stored in the Docker config for the index are used.
  */
 export const session = (
-  connection: Connection,
-  global: GlobalOptions.Global
+  connection: Connection
 ): Effect.Effect<V1Session.Service, SessionError, HttpClient.HttpClient | DockerConfig.DockerConfig> =>
   Effect.gen(function*() {
     const credentials = yield* Option.match(connection.username, {
       onNone: () => Effect.map(GlobalOptions.storedCredentials(connection.index), Option.getOrUndefined),
       onSome: (username) => Effect.map(readPassword, (password) => ({ username, password }))
     })
-    return yield* V1Session.make({
-      index: connection.index,
-      credentials,
-      insecureHosts: global.insecureRegistries
-    })
+    return yield* V1Session.make({ index: connection.index, credentials })
   })

@@ -95,7 +95,7 @@ export const pull = Command.make(
     dest: Args.text({ name: "DEST" }).pipe(Args.withDescription("the OCI image layout folder to pull into"))
   },
   Effect.fn("V2Command.pull")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const result = yield* V2Flows.pull(distribution, options.reference, options.dest, {
       platform: Option.getOrUndefined(options.platform),
       concurrency: options.concurrency
@@ -144,7 +144,7 @@ export const push = Command.make(
     reference: V2Options.image("REF", "where to push, e.g. host:5000/team/app:v1 (default tag latest)")
   },
   Effect.fn("V2Command.push")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const image = yield* layoutImage(options.source, options.image, options.reference.tag)
     const result = yield* V2Flows.push(distribution, options.source, options.reference, {
       concurrency: options.concurrency,
@@ -174,7 +174,7 @@ export const copy = Command.make(
     target: V2Options.target("DST", "where to copy it (default: the source's tag)")
   },
   Effect.fn("V2Command.copy")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const result = yield* V2Flows.copy(distribution, options.source, options.target, {
       concurrency: options.concurrency
     }).pipe(withProgress(options))
@@ -207,7 +207,7 @@ export const tags = Command.make(
     repository: V2Options.repository("REF", "the repository, e.g. ubuntu or host:5000/team/app")
   },
   Effect.fn("V2Command.tags")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const found = Chunk.toReadonlyArray(yield* Stream.runCollect(distribution.tags(options.repository)))
     yield* printList(options.json, found, { name: Reference.name(options.repository), tags: found })
   })
@@ -223,7 +223,7 @@ export const manifest = Command.make(
     reference: V2Options.image("REF", "the image, by tag or digest (default tag latest)")
   },
   Effect.fn("V2Command.manifest")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const found = yield* distribution.getManifest(options.reference)
     if (!options.json) return yield* writeStdout(found.bytes)
     const document = yield* Effect.try({
@@ -246,7 +246,7 @@ export const catalog = Command.make(
   "catalog",
   { global: GlobalOptions.options, json: V2Options.json, quiet: V2Options.quiet, registry: V2Options.registry },
   Effect.fn("V2Command.catalog")(function*(options) {
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const found = Chunk.toReadonlyArray(yield* Stream.runCollect(distribution.catalog(options.registry)))
     yield* printList(options.json, found, { registry: options.registry, repositories: found })
   })
@@ -267,7 +267,7 @@ export const remove = Command.make(
   },
   Effect.fn("V2Command.delete")(function*(options) {
     const reference = options.reference
-    const distribution = yield* V2Options.distribution(options.global, options.quiet)
+    const distribution = yield* V2Options.distribution(options.quiet)
     const digest: Identifiers.Digest = reference.digest !== undefined
       ? reference.digest
       : yield* Effect.gen(function*() {
@@ -319,7 +319,6 @@ export const login = Command.make(
     const distribution = yield* Distribution.make({
       credentials: (host) =>
         Effect.succeed(host === own ? Option.some({ _tag: "Basic" as const, username, password }) : Option.none()),
-      insecureHosts: options.global.insecureRegistries,
       userAgent: V2Options.userAgent
     })
     const answer = yield* distribution.ping(registry).pipe(

@@ -149,19 +149,18 @@ const toCredentials = (auth: DockerConfig.RegistryAuth): V2Auth.Credentials => {
 }
 
 /**
- * The v2 client of a command: credentials from the Docker config, looked up once per
- * registry host (its warnings on standard error unless `quiet`), and the
- * `--insecure-registry` hosts.
+ * The v2 client of a command: credentials from the Docker config (the client looks each
+ * registry host up once; its warnings on standard error unless `quiet`); the insecure
+ * registries are the runtime's (`--insecure-registry`, `DOCKSIDE_INSECURE_REGISTRIES`).
  */
-export const distribution = (global: GlobalOptions.Global, quiet: boolean) =>
+export const distribution = (quiet: boolean) =>
   Effect.gen(function*() {
     const config = yield* DockerConfig.DockerConfig
-    const credentials = yield* Effect.cachedFunction((host: string) =>
+    const credentials = (host: string) =>
       Effect.gen(function*() {
         const found = yield* config.lookup(host)
         if (!quiet) { for (const warning of found.warnings) yield* Console.error(`warning: ${warning}`) }
         return Option.map(found.auth, toCredentials)
       })
-    )
-    return yield* Distribution.make({ credentials, insecureHosts: global.insecureRegistries, userAgent })
+    return yield* Distribution.make({ credentials, userAgent })
   })

@@ -28,11 +28,11 @@ import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as Bodies from "./Bodies.js"
 import * as HttpErrors from "./HttpErrors.js"
+import * as InsecureRegistries from "./InsecureRegistries.js"
 import * as Progress from "./Progress.js"
 import * as Redirects from "./Redirects.js"
 import * as RegistryPolicy from "./RegistryPolicy.js"
 import * as SingleFlight from "./SingleFlight.js"
-import * as V1Transport from "./V1Transport.js"
 import * as V2Auth from "./V2Auth.js"
 
 /** The largest manifest read or written (4 MiB). */
@@ -77,7 +77,7 @@ export type RequestError =
 export interface Options {
   /** Credentials per registry host (e.g. from the Docker config); none means anonymous. */
   readonly credentials?: V2Auth.CredentialsLookup | undefined
-  /** `host[:port]` names spoken to over plain http (loopback hosts always are). */
+  /** More insecure `host[:port]` names than the context's `InsecureRegistries` (loopback, by default). */
   readonly insecureHosts?: ReadonlyArray<string> | undefined
   readonly userAgent?: string | undefined
 }
@@ -239,11 +239,11 @@ export const digestOf = (bytes: Uint8Array, algorithm: Identifiers.DigestAlgorit
 /** Build the client from the context's `HttpClient` (with whatever transport policies it carries). */
 export const make = Effect.fn("Distribution.make")(function*(options: Options = {}) {
   const base = yield* HttpClient.HttpClient
-  const insecureHosts = options.insecureHosts ?? []
-  const insecure = (host: string): boolean => {
-    const url = new URL(`http://${host}`)
-    return V1Transport.isLoopback(url.hostname) || insecureHosts.includes(url.host)
-  }
+  const registries = InsecureRegistries.withHosts(
+    yield* InsecureRegistries.InsecureRegistries,
+    options.insecureHosts ?? []
+  )
+  const insecure = (host: string): boolean => InsecureRegistries.isInsecureHost(registries, host)
   const client = base.pipe(
     V2Auth.withV2Auth({ credentials: options.credentials, insecure }),
     Redirects.withRedirects()

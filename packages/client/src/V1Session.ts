@@ -26,6 +26,7 @@ import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as Bodies from "./Bodies.js"
 import * as HttpErrors from "./HttpErrors.js"
+import * as InsecureRegistries from "./InsecureRegistries.js"
 import * as Progress from "./Progress.js"
 import * as V1Transport from "./V1Transport.js"
 
@@ -743,7 +744,7 @@ export const login = Effect.fn("V1Session.login")(function*(options: LoginOption
   const endpoint = yield* V1Endpoint.fromAddress(options.address)
   const server = V1Endpoint.format(endpoint)
   const url = new URL(server)
-  if (!V1Transport.mayCarryCredentials(url, [])) {
+  if (!V1Transport.mayCarryCredentials(url, yield* InsecureRegistries.InsecureRegistries)) {
     return yield* new Errors.InsecureAuthRefused({ method: "GET", url: `${server}users/` })
   }
   const headers = options.userAgent === undefined ? {} : { "user-agent": options.userAgent }

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as HttpErrors from "./HttpErrors.js"
+import * as InsecureRegistries from "./InsecureRegistries.js"
 import * as Redirects from "./Redirects.js"
 
 /** A username and password. */
@@ -29,7 +30,7 @@ export interface Options {
   readonly credentials?: Credentials | undefined
   /** Standalone https registry: Basic on every request, no token logic (spec §3.1). */
   readonly alwaysBasic?: boolean | undefined
-  /** `host[:port]` names that may get credentials over plain http (loopback always may). */
+  /** More `host[:port]` names that may get credentials over plain http than the context's `InsecureRegistries`. */
   readonly insecureHosts?: ReadonlyArray<string> | undefined
   readonly userAgent?: string | undefined
   /** Extra headers sent with every request (Docker's "meta headers"). */
@@ -57,17 +58,13 @@ export const isTrusted = (url: URL): boolean => {
     (host === "docker.com" || host === "docker.io" || host.endsWith(".docker.com") || host.endsWith(".docker.io"))
 }
 
-/** Is this a loopback host (`localhost`, `127.x.y.z`, `::1`)? */
-export const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname)
-
 /**
- * May credentials go to this URL? Always over https; over http only to loopback hosts and
- * to hosts named insecure, matched on `host[:port]` as the URL writes it (spec §7.3: an
- * entry `example.com` does not cover `example.com:5000`).
+ * May credentials go to this URL? Always over https; over http only to insecure hosts,
+ * matched on `host[:port]` as the URL writes it (spec §7.3: an entry `example.com` does not
+ * cover `example.com:5000`), and to loopback hosts unless the settings say otherwise.
  */
-export const mayCarryCredentials = (url: URL, insecureHosts: ReadonlyArray<string>): boolean =>
-  url.protocol === "https:" || isLoopback(url.hostname) || insecureHosts.includes(url.host)
+export const mayCarryCredentials = (url: URL, insecure: InsecureRegistries.Settings): boolean =>
+  url.protocol === "https:" || InsecureRegistries.isInsecure(insecure, url)
 
 const basic = (credentials: Credentials): string =>
   `Basic ${Buffer.from(`${credentials.username}:${Redacted.value(credentials.password)}`).toString("base64")}`
@@ -75,6 +72,7 @@ const basic = (credentials: Credentials): string =>
 /** The state of a v1 session's auth: its options, token cache and cookie jar. */
 interface AuthState {
   readonly options: Options
+  readonly insecure: InsecureRegistries.Settings
   readonly tokens: Ref.Ref<ReadonlyArray<string>>
   /** Cookies per `host[:port]`: never sent to another host. */
   readonly cookies: Map<string, Map<string, string>>
@@ -87,8 +85,7 @@ interface AuthState {
  * host; and every `X-Docker-Token` answer replaces the token cache.
  */
 const withV1Auth = (state: AuthState) => (self: HttpClient.HttpClient): HttpClient.HttpClient => {
-  const { cookies, options, tokens } = state
-  const insecure = options.insecureHosts ?? []
+  const { cookies, insecure, options, tokens } = state
   const authorize = (request: HttpClientRequest.HttpClientRequest, url: URL) =>
     Effect.gen(function*() {
       if (request.headers["referer"] !== undefined && !isTrusted(url)) return request
@@ -152,13 +149,17 @@ const withV1Auth = (state: AuthState) => (self: HttpClient.HttpClient): HttpClie
 export const make = (options: Options = {}): Effect.Effect<V1Transport, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const base = yield* HttpClient.HttpClient
+    const insecure = InsecureRegistries.withHosts(
+      yield* InsecureRegistries.InsecureRegistries,
+      options.insecureHosts ?? []
+    )
     const tokens = yield* Ref.make<ReadonlyArray<string>>([])
     const fixed = Headers.fromInput({
       ...options.headers,
       ...(options.userAgent ? { "user-agent": options.userAgent } : {})
     })
     const client = base.pipe(
-      withV1Auth({ options, tokens, cookies: new Map() }),
+      withV1Auth({ options, insecure, tokens, cookies: new Map() }),
       Redirects.withRedirects({
         maxHops: options.maxRedirects,
         keepCredentials: (first, to) => isTrusted(first) && isTrusted(to)

@@ -36,6 +36,11 @@ export * as HttpErrors from "./HttpErrors.js"
 /**
  * @since 0.1.0
  */
+export * as InsecureRegistries from "./InsecureRegistries.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Progress from "./Progress.js"
 
 /**

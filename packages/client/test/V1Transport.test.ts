@@ -20,14 +20,25 @@ describe("V1Transport", () => {
   })
 
   it("credentials go over https always, over http only to loopback or insecure hosts", () => {
-    expect(V1Transport.mayCarryCredentials(new URL("https://registry.example.com/v1/"), [])).toBe(true)
-    expect(V1Transport.mayCarryCredentials(new URL("http://registry.example.com/v1/"), [])).toBe(false)
+    const loopbackOnly = { hosts: [], loopback: true }
+    expect(V1Transport.mayCarryCredentials(new URL("https://registry.example.com/v1/"), loopbackOnly)).toBe(true)
+    expect(V1Transport.mayCarryCredentials(new URL("http://registry.example.com/v1/"), loopbackOnly)).toBe(false)
     expect(
-      V1Transport.mayCarryCredentials(new URL("http://registry.example.com:5000/v1/"), ["registry.example.com:5000"])
+      V1Transport.mayCarryCredentials(new URL("http://registry.example.com:5000/v1/"), {
+        hosts: ["registry.example.com:5000"],
+        loopback: true
+      })
     ).toBe(true)
-    expect(V1Transport.mayCarryCredentials(new URL("http://registry.example.com:5000/v1/"), ["other:5000"])).toBe(false)
+    expect(
+      V1Transport.mayCarryCredentials(new URL("http://registry.example.com:5000/v1/"), {
+        hosts: ["other:5000"],
+        loopback: true
+      })
+    ).toBe(false)
     for (const host of ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000"]) {
-      expect(V1Transport.mayCarryCredentials(new URL(`http://${host}/v1/`), []), host).toBe(true)
+      expect(V1Transport.mayCarryCredentials(new URL(`http://${host}/v1/`), loopbackOnly), host).toBe(true)
+      expect(V1Transport.mayCarryCredentials(new URL(`http://${host}/v1/`), { hosts: [], loopback: false }), host)
+        .toBe(false)
     }
   })
 })

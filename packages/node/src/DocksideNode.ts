@@ -3,8 +3,9 @@
  * pool per origin, proxies from the environment, extra CA files, TLS verification off only
  * for the registries the user names as insecure) wrapped in the transport policies (timeouts
  * per attempt, retries), the Node file system and command executor, the Docker CLI
- * credentials, file request bodies sent as Node streams ({@link NodeFileBodies}), and the
- * {@link RegistryPolicy.RegistryPolicy} settings.
+ * credentials, file request bodies sent as Node streams ({@link NodeFileBodies}), the
+ * {@link RegistryPolicy.RegistryPolicy} settings, and the
+ * {@link InsecureRegistries.InsecureRegistries} that the clients share with the transport.
  *
  * ```ts
  * program.pipe(Effect.provide(DocksideNode.layer({ policy: { retry: { attempts: 3 } } })))
@@ -14,10 +15,10 @@
  */
 import * as Distribution from "@dockside/client/Distribution"
 import type * as FileBodies from "@dockside/client/FileBodies"
+import * as InsecureRegistries from "@dockside/client/InsecureRegistries"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
 import * as Timeouts from "@dockside/client/Timeouts"
-import * as V1Transport from "@dockside/client/V1Transport"
 import type * as V2Auth from "@dockside/client/V2Auth"
 import * as Errors from "@dockside/protocol/Errors"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -63,31 +64,11 @@ export interface Options {
   } | undefined
 }
 
-/** The default port of a scheme (`https`/`https:`, `http`/`http:`), as a string. */
-const defaultPort = (protocol: string): string | undefined => {
-  const scheme = protocol.toLowerCase().replace(/:$/, "")
-  return scheme === "https" ? "443" : scheme === "http" ? "80" : undefined
-}
-
-/**
- * The `host[:port]` of a request as a URL's `host` spells it: the port left out when it is
- * empty or the scheme's default, an IPv6 address in brackets.
- */
-const urlHost = (hostname: string, port: string, protocol: string): string => {
-  const name = hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname
-  return port === "" || port === defaultPort(protocol) ? name : `${name}:${port}`
-}
-
-/**
- * Is this host insecure: named in `insecureRegistries` exactly as the request URL's `host`
- * (`r.example` covers `https://r.example` but not `https://r.example:5000`, which needs
- * `r.example:5000`), or loopback unless `loopbackInsecure` is false?
- */
-export const isInsecure = (options: Options, hostname: string, port: string, protocol: string): boolean => {
-  if (options.loopbackInsecure !== false && V1Transport.isLoopback(hostname)) return true
-  const host = urlHost(hostname, port, protocol)
-  return (options.insecureRegistries ?? []).includes(host)
-}
+/** The insecure registries of the options (the environment's merged in). */
+const insecureRegistries = (options: Options): InsecureRegistries.Settings => ({
+  hosts: options.insecureRegistries ?? [],
+  loopback: options.loopbackInsecure !== false
+})
 
 /**
  * Sends each request to one of two dispatchers by its origin: `lax` (no TLS verification)
@@ -199,7 +180,7 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
     return new ByHost(
       build(strictTls),
       build(laxTls),
-      (url) => isInsecure(options, url.hostname, url.port, url.protocol),
+      (url) => InsecureRegistries.isInsecure(insecureRegistries(options), url),
       // https goes through a proxy in a tunnel of its own (CONNECT); plain http does not.
       (url) => !proxied || url.protocol === "https:"
     )
@@ -240,7 +221,9 @@ const build = (options: Options, env: Options) => {
   )
   const settings = RegistryPolicy.make(options.policy ?? {}, RegistryPolicy.make(env.policy ?? {}))
   const policy = Layer.succeed(RegistryPolicy.RegistryPolicy, settings)
-  return Layer.mergeAll(client, credentials, NodeContext.layer, policy, NodeFileBodies.layer)
+  // The clients read the same insecure registries as the transport's TLS.
+  const insecure = Layer.succeed(InsecureRegistries.InsecureRegistries, insecureRegistries(merged))
+  return Layer.mergeAll(client, credentials, NodeContext.layer, policy, insecure, NodeFileBodies.layer)
 }
 
 /**

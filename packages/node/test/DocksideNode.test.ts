@@ -1,12 +1,15 @@
 import * as HttpErrors from "@dockside/client/HttpErrors"
+import * as InsecureRegistries from "@dockside/client/InsecureRegistries"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as DocksideNode from "@dockside/node/DocksideNode"
 import * as FaultServer from "@dockside/testing/FaultServer"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer as createHttpServer, type IncomingMessage } from "node:http"
@@ -216,25 +219,29 @@ describe("DocksideNode.layer", () => {
       expect(RegistryPolicy.make(options.policy ?? {}).retry.attempts).toBe(3)
     }))
 
-  it("isInsecure: loopback by default, named hosts matched exactly as the URL's host", () => {
-    expect(DocksideNode.isInsecure({}, "127.0.0.1", "5000", "https:")).toBe(true)
-    expect(DocksideNode.isInsecure({}, "[::1]", "", "https:")).toBe(true)
-    expect(DocksideNode.isInsecure({ loopbackInsecure: false }, "127.0.0.1", "5000", "https:")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "5000", "https:")).toBe(
-      true
-    )
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:5000"] }, "r.example", "443", "https:")).toBe(
-      false
-    )
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "443", "https:")).toBe(true)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "", "https:")).toBe(true)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "80", "http:")).toBe(true)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "5000", "https:")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example"] }, "r.example", "80", "https:")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["r.example:443"] }, "r.example", "443", "https:")).toBe(false)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["[fd00::1]:5000"] }, "fd00::1", "5000", "https")).toBe(true)
-    expect(DocksideNode.isInsecure({ insecureRegistries: ["[fd00::1]:5000"] }, "[fd00::1]", "5000", "https:")).toBe(
-      true
-    )
-  })
+  it.effect("the layer's insecure registries (the options' and DOCKSIDE_INSECURE_REGISTRIES) are the clients' too", () =>
+    Effect.gen(function*() {
+      const read = (options: DocksideNode.Options, vars: Record<string, string>) =>
+        Effect.scoped(Layer.build(DocksideNode.layer(options))).pipe(
+          Effect.map((context) => Context.get(context, InsecureRegistries.InsecureRegistries)),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+        )
+      expect(yield* read({ insecureRegistries: ["b.example:5000"] }, { DOCKSIDE_INSECURE_REGISTRIES: "a.example" }))
+        .toEqual({ hosts: ["a.example", "b.example:5000"], loopback: true })
+      expect(yield* read({ loopbackInsecure: false }, {})).toEqual({ hosts: [], loopback: false })
+    }))
+
+  it.scopedLive("the v2 client falls back to plain http for a loopback registry only while the layer counts loopback insecure", () =>
+    Effect.gen(function*() {
+      const server = yield* FaultServer.make()
+      yield* server.respond("/v2/", [{ status: 200, body: "{}" }])
+      const ping = (options: DocksideNode.Options) =>
+        Effect.flatMap(DocksideNode.distribution(), (distribution) => distribution.ping(server.host)).pipe(
+          Effect.provide(DocksideNode.layer({ ...options, policy: { retry: { attempts: 1 } } }))
+        )
+      expect((yield* ping({})).status).toBe(200)
+      const refused = yield* Effect.flip(ping({ loopbackInsecure: false }))
+      expect(refused._tag).toBe("ConnectionFailed")
+      expect(refused.message).toContain(`https://${server.host}/v2/`)
+    }))
 })

@@ -8,15 +8,15 @@
  *   node bench/dist/plainNode.js push ORIGIN REPOSITORY TAG LAYOUT CONCURRENCY
  *
  * pull: the manifest, then config and layers (`CONCURRENCY` at once), each hashed with
- * sha256 while it streams into `DIR/<hex>`; fails on a digest mismatch.
+ * sha256 while it streams into `DIR/<hex>` in writes of 1 MiB; fails on a digest mismatch.
  * push: every blob of the layout's manifest (POST, then one PUT streaming the file with
  * `?digest=`), then the manifest.
  */
 import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
+import * as FsPromises from "node:fs/promises"
 import * as Http from "node:http"
 import * as Path from "node:path"
-import * as StreamPromises from "node:stream/promises"
 
 interface Descriptor {
   readonly mediaType: string
@@ -78,16 +78,25 @@ const pull = async (): Promise<number> => {
     const body = await send("GET", `${origin}/v2/${repository}/blobs/${blob.digest}`)
     await expect(body, 200, blob.digest)
     const hash = Crypto.createHash("sha256")
-    await StreamPromises.pipeline(
-      body,
-      async function*(source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          hash.update(chunk)
-          yield chunk
+    const file = await FsPromises.open(Path.join(folder!, blob.digest.slice("sha256:".length)), "w")
+    try {
+      // Writes of 1 MiB: one per network piece (~64 KiB) costs this pipeline a fifth of its speed.
+      let staged: Array<Buffer> = []
+      let size = 0
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        hash.update(chunk)
+        staged.push(chunk)
+        size += chunk.length
+        if (size >= 1024 * 1024) {
+          await file.write(Buffer.concat(staged))
+          staged = []
+          size = 0
         }
-      },
-      Fs.createWriteStream(Path.join(folder!, blob.digest.slice("sha256:".length)))
-    )
+      }
+      if (size > 0) await file.write(Buffer.concat(staged))
+    } finally {
+      await file.close()
+    }
     if (`sha256:${hash.digest("hex")}` !== blob.digest) throw new Error(`digest mismatch: ${blob.digest}`)
   })
   return blobs.length

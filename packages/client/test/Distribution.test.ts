@@ -42,6 +42,7 @@ import { randomBytes } from "node:crypto"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Recorded from "./support/Recorded.js"
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -421,18 +422,12 @@ describe("uploads", () => {
 
   it.effect("an upload location that is not https, from a registry that is not insecure, is refused", () =>
     Effect.gen(function*() {
-      const sent = yield* Ref.make<ReadonlyArray<string>>([])
-      const fake = HttpClient.make((request) =>
-        Effect.map(
-          Ref.update(sent, (all) => [...all, `${request.method} ${request.url}`]),
-          () =>
-            HttpClientResponse.fromWeb(
-              request,
-              new Response(null, {
-                status: 202,
-                headers: { location: "http://registry.example/v2/x/blobs/uploads/s1?_state=abc" }
-              })
-            )
+      const { client: fake, sent } = yield* Recorded.client(() =>
+        Effect.succeed(
+          new Response(null, {
+            status: 202,
+            headers: { location: "http://registry.example/v2/x/blobs/uploads/s1?_state=abc" }
+          })
         )
       )
       const distribution = yield* Distribution.make().pipe(Effect.provideService(HttpClient.HttpClient, fake))
@@ -1115,18 +1110,12 @@ describe("token auth", () => {
 
   it.effect("a token realm over plain http is refused for a registry that is not insecure", () =>
     Effect.gen(function*() {
-      const sent = yield* Ref.make<ReadonlyArray<string>>([])
-      const fake = HttpClient.make((request) =>
-        Effect.map(
-          Ref.update(sent, (all) => [...all, `${request.method} ${request.url}`]),
-          () =>
-            HttpClientResponse.fromWeb(
-              request,
-              new Response(null, {
-                status: 401,
-                headers: { "www-authenticate": `Bearer realm="http://auth.example/token",service="registry.example"` }
-              })
-            )
+      const { client: fake, sent } = yield* Recorded.client(() =>
+        Effect.succeed(
+          new Response(null, {
+            status: 401,
+            headers: { "www-authenticate": `Bearer realm="http://auth.example/token",service="registry.example"` }
+          })
         )
       )
       const http = V2Auth.withV2Auth({ insecure: () => false, credentials: basicEverywhere })(fake)
@@ -1212,26 +1201,19 @@ describe("token auth", () => {
 // ---------------------------------------------------------------------------------------
 
 describe("insecure registries", () => {
-  /** A registry on `host` that speaks https when `https`, plain http otherwise; every request logged. */
+  /** A registry that speaks https when `https`, plain http otherwise; every request logged. */
   const registryAt = (https: boolean) =>
-    Effect.map(Ref.make<ReadonlyArray<string>>([]), (sent) => ({
-      sent,
-      client: HttpClient.make((request) =>
-        Effect.zipRight(
-          Ref.update(sent, (all) => [...all, `${request.method} ${request.url}`]),
-          request.url.startsWith("https:") !== https
-            ? Effect.fail(
-              new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("wrong protocol") })
-            )
-            : Effect.succeed(HttpClientResponse.fromWeb(
-              request,
-              request.method === "HEAD"
-                ? new Response(null, { status: 200, headers: { "content-length": "3" } })
-                : new Response("{}", { status: 200 })
-            ))
+    Recorded.client((request) =>
+      request.url.startsWith("https:") !== https
+        ? Effect.fail(
+          new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("wrong protocol") })
         )
-      )
-    }))
+        : Effect.succeed(
+          request.method === "HEAD"
+            ? new Response(null, { status: 200, headers: { "content-length": "3" } })
+            : new Response("{}", { status: 200 })
+        )
+    )
 
   it.effect("requests that start together ask once whether the host speaks https, then use plain http", () =>
     Effect.gen(function*() {

@@ -9,7 +9,6 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import { Readable } from "node:stream"
+import * as Recorded from "./support/Recorded.js"
 
 /** Wait in real time (the test clock stands still) until the server has seen `n` requests. */
 const seen = (server: FaultServer.Service, n: number) =>
@@ -269,19 +269,15 @@ describe("Redirects", () => {
 
   it.effect("a PUT or DELETE redirected with 301 or 302 stays what it is (never a GET whose 200 looks like success)", () =>
     Effect.gen(function*() {
-      const sent = yield* Ref.make<ReadonlyArray<string>>([])
-      const fake = HttpClient.make((request) =>
-        Effect.map(Ref.updateAndGet(sent, (all) => [...all, `${request.method} ${request.url}`]), () => {
-          const moved = request.url.startsWith("https://old.example/")
-          return HttpClientResponse.fromWeb(
-            request,
-            new Response(null, {
-              status: moved ? (request.method === "PUT" ? 301 : 302) : request.method === "GET" ? 200 : 202,
-              headers: moved ? { location: request.url.replace("old.example", "new.example") } : {}
-            })
-          )
-        })
-      )
+      const { client: fake, sent } = yield* Recorded.client((request) => {
+        const moved = request.url.startsWith("https://old.example/")
+        return Effect.succeed(
+          new Response(null, {
+            status: moved ? (request.method === "PUT" ? 301 : 302) : request.method === "GET" ? 200 : 202,
+            headers: moved ? { location: request.url.replace("old.example", "new.example") } : {}
+          })
+        )
+      })
       const http = Redirects.withRedirects()(fake)
       const put = HttpClientRequest.put("https://old.example/v2/x/manifests/v1").pipe(HttpClientRequest.bodyText("{}"))
       expect((yield* http.execute(put)).status).toBe(202)
@@ -302,16 +298,13 @@ describe("Redirects", () => {
 
   it.effect("https → http is refused; 307 with a streamed body is not followed", () =>
     Effect.gen(function*() {
-      const sent = yield* Ref.make<ReadonlyArray<string>>([])
-      const fake = HttpClient.make((request) =>
-        Effect.map(Ref.updateAndGet(sent, (all) => [...all, `${request.method} ${request.url}`]), () =>
-          HttpClientResponse.fromWeb(
-            request,
-            new Response(null, {
-              status: request.url.includes("/up") ? 307 : 302,
-              headers: { location: request.url.includes("/up") ? "/elsewhere" : "http://plain.example/blob" }
-            })
-          ))
+      const { client: fake, sent } = yield* Recorded.client((request) =>
+        Effect.succeed(
+          new Response(null, {
+            status: request.url.includes("/up") ? 307 : 302,
+            headers: { location: request.url.includes("/up") ? "/elsewhere" : "http://plain.example/blob" }
+          })
+        )
       )
       const http = Redirects.withRedirects()(fake)
       const error = yield* typed(http.get("https://registry.example/v2/x"))

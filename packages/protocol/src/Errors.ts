@@ -62,10 +62,11 @@ const firstOf = (text: string, stops: string, from: number): number => {
 
 /**
  * Query parameters whose values are credentials: the signatures and keys of pre-signed
- * storage URLs (S3, CloudFront, GCS, Azure SAS) that registries redirect blobs to, tokens,
- * and the registry's own signed upload state.
+ * storage URLs that registries redirect blobs to (S3, CloudFront, GCS, Azure SAS, Docker
+ * Hub's Cloudflare `verify`, Akamai `hdnts`/`hmac`), tokens, and the registry's own signed
+ * upload state.
  */
-const secretParameter = /sig|token|credential|secret|passw|key|policy|auth|state|session|jwt/i
+const secretParameter = /sig|token|credential|secret|passw|key|policy|auth|state|session|jwt|verify|hmac|hdnt|hdne/i
 
 const decoded = (text: string): string => {
   try {

@@ -60,6 +60,11 @@ describe("Errors.redactUrl", () => {
         "https://auth.example/token?service=r&scope=repository:x:pull&access_token=REDACTED"
       ],
       ["https://u:p@r.example/x?%74oken=t&flag", "https://r.example/x?%74oken=REDACTED&flag"],
+      [
+        "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/ab/ab12/data?verify=1720932472-9QlP%2Bx",
+        "https://production.cloudflare.docker.com/registry-v2/docker/registry/v2/blobs/sha256/ab/ab12/data?verify=REDACTED"
+      ],
+      ["https://cdn.example/b?hdnts=exp%3D1~acl%3D%2F*~hmac%3Dab", "https://cdn.example/b?hdnts=REDACTED"],
       ["https://r.example/v2/x/tags/list?n=10&last=v1", "https://r.example/v2/x/tags/list?n=10&last=v1"]
     ]
     for (const [url, redacted] of cases) {

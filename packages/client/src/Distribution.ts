@@ -77,8 +77,6 @@ export type RequestError =
 export interface Options {
   /** Credentials per registry host (e.g. from the Docker config); none means anonymous. */
   readonly credentials?: V2Auth.CredentialsLookup | undefined
-  /** More insecure `host[:port]` names than the context's `InsecureRegistries` (loopback, by default). */
-  readonly insecureHosts?: ReadonlyArray<string> | undefined
   readonly userAgent?: string | undefined
 }
 
@@ -239,10 +237,8 @@ export const digestOf = (bytes: Uint8Array, algorithm: Identifiers.DigestAlgorit
 /** Build the client from the context's `HttpClient` (with whatever transport policies it carries). */
 export const make = Effect.fn("Distribution.make")(function*(options: Options = {}) {
   const base = yield* HttpClient.HttpClient
-  const registries = InsecureRegistries.withHosts(
-    yield* InsecureRegistries.InsecureRegistries,
-    options.insecureHosts ?? []
-  )
+  // Insecure registries are the runtime's, as its transport's TLS knows them.
+  const registries = yield* InsecureRegistries.InsecureRegistries
   const insecure = (host: string): boolean => InsecureRegistries.isInsecureHost(registries, host)
   const client = base.pipe(
     V2Auth.withV2Auth({ credentials: options.credentials, insecure }),
@@ -499,7 +495,6 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
     }))
   }
 
-  /** Start an upload session; its absolute location and the registry's minimum chunk. */
   /** POST to the uploads of a repository; the response's body is for the caller to read or drain. */
   const startUpload = (repository: Repository, query: string) =>
     Effect.gen(function*() {
@@ -520,8 +515,8 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
         })
       }
       const next = new URL(location, request.url)
-      // The blob's bytes do not leave https for a registry that is not insecure.
-      if (next.protocol !== "https:" && new URL(request.url).protocol === "https:" && !insecure(next.host)) {
+      // The blob's bytes go over plain http only to an insecure registry.
+      if (next.protocol !== "https:" && !insecure(next.host)) {
         return yield* new Errors.UnexpectedResponse({
           ...at(request),
           status: response.status,
@@ -610,13 +605,14 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
         : Effect.gen(function*() {
           const minimum = Number.isSafeInteger(opened.minimum) ? opened.minimum : 0
           // A chunk is held in memory until it is sent: the registry's minimum may not exceed a bound.
-          if (minimum > Math.max(options.chunkSize ?? 0, maxChunkMinimum)) {
+          const bound = Math.max(options.chunkSize ?? 0, maxChunkMinimum)
+          if (minimum > bound) {
             yield* Effect.fail(
               new Errors.UnexpectedResponse({
                 method: "POST",
                 url: Errors.redactUrl(repoUrl(repository, "blobs/uploads/")),
                 status: 202,
-                reason: `OCI-Chunk-Min-Length ${minimum} is over the ${maxChunkMinimum} bytes a chunk may hold in ` +
+                reason: `OCI-Chunk-Min-Length ${minimum} is over the ${bound} bytes a chunk may hold in ` +
                   "memory: upload in one request (no chunkSize) or in chunks of that size"
               })
             )

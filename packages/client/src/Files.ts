@@ -7,9 +7,13 @@
 import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as path from "node:path"
 
 /** Bytes gathered before one write. */
 const batchSize = 1024 * 1024
@@ -62,7 +66,8 @@ export const writeStream = <E, R>(
  * Write `content` to `<target>.<random>.partial`, run `check` (a size or digest comparison),
  * then rename it to `target`; on any failure or interruption the partial file is removed.
  * Each write has a partial file of its own: writers of the same target at the same time (two
- * pulls into one folder) never write into each other's file.
+ * pulls into one folder) never write into each other's file. A process killed while it
+ * writes leaves its partial file: {@link removeStalePartials} clears them.
  */
 export const writeAtomically = <E, R, E2 = never, R2 = never>(
   target: string,
@@ -77,4 +82,30 @@ export const writeAtomically = <E, R, E2 = never, R2 = never>(
       yield* check
       yield* fs.rename(partial, target)
     }).pipe(Effect.onError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
+  })
+
+/** How long a partial file must have been left untouched to be another process's leftover. */
+const stalePartialAge = Duration.hours(1)
+
+/**
+ * Remove the partial files of {@link writeAtomically} in `folder` that no write has touched
+ * for an hour: a live write touches its file at least once per body idle timeout, so these
+ * were left by a process that was killed. A missing folder is left as it is.
+ */
+export const removeStalePartials = (
+  folder: string
+): Effect.Effect<void, PlatformError.PlatformError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(folder))) return
+    const now = yield* Clock.currentTimeMillis
+    for (const name of yield* fs.readDirectory(folder)) {
+      if (!name.endsWith(".partial")) continue
+      const file = path.join(folder, name)
+      // Another process may finish or remove it meanwhile.
+      const modified = yield* fs.stat(file).pipe(Effect.map((info) => info.mtime), Effect.orElseSucceed(Option.none))
+      if (Option.isSome(modified) && now - modified.value.getTime() > Duration.toMillis(stalePartialAge)) {
+        yield* fs.remove(file, { force: true }).pipe(Effect.ignore)
+      }
+    }
   })

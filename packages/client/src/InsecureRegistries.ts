@@ -40,7 +40,3 @@ export const isInsecure = (
 /** The same test for a `host[:port]` as a URL writes it. */
 export const isInsecureHost = (settings: Settings, host: string): boolean =>
   isInsecure(settings, { hostname: new URL(`http://${host}`).hostname, host })
-
-/** The settings with more hosts. */
-export const withHosts = (settings: Settings, hosts: ReadonlyArray<string>): Settings =>
-  hosts.length === 0 ? settings : { ...settings, hosts: [...settings.hosts, ...hosts] }

@@ -134,7 +134,8 @@ export const readIndex = Effect.fn("OciLayout.readIndex")(function*(dir: string)
 
 /**
  * Record a manifest in `index.json` (creating the layout files as needed); an entry with
- * the same ref name is replaced.
+ * the same ref name is replaced. Two pulls into one folder at the same time each write the
+ * index they read: the last one wins, and the other's entry may be missing from it.
  */
 export const addToIndex = Effect.fn("OciLayout.addToIndex")(function*(
   dir: string,

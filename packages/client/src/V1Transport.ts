@@ -30,8 +30,6 @@ export interface Options {
   readonly credentials?: Credentials | undefined
   /** Standalone https registry: Basic on every request, no token logic (spec §3.1). */
   readonly alwaysBasic?: boolean | undefined
-  /** More `host[:port]` names that may get credentials over plain http than the context's `InsecureRegistries`. */
-  readonly insecureHosts?: ReadonlyArray<string> | undefined
   readonly userAgent?: string | undefined
   /** Extra headers sent with every request (Docker's "meta headers"). */
   readonly headers?: Readonly<Record<string, string>> | undefined
@@ -149,10 +147,8 @@ const withV1Auth = (state: AuthState) => (self: HttpClient.HttpClient): HttpClie
 export const make = (options: Options = {}): Effect.Effect<V1Transport, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const base = yield* HttpClient.HttpClient
-    const insecure = InsecureRegistries.withHosts(
-      yield* InsecureRegistries.InsecureRegistries,
-      options.insecureHosts ?? []
-    )
+    // Credentials over plain http only to the runtime's insecure registries.
+    const insecure = yield* InsecureRegistries.InsecureRegistries
     const tokens = yield* Ref.make<ReadonlyArray<string>>([])
     const fixed = Headers.fromInput({
       ...options.headers,

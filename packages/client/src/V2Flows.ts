@@ -18,8 +18,10 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as path from "node:path"
 import type * as Distribution from "./Distribution.js"
 import * as FileBodies from "./FileBodies.js"
+import * as Files from "./Files.js"
 import * as OciLayout from "./OciLayout.js"
 import * as Progress from "./Progress.js"
 import * as Retry from "./Retry.js"
@@ -169,6 +171,9 @@ export const pull = Effect.fn("V2Flows.pull")(function*(
       reason: "schema 1 manifests can be read but not pulled into an OCI layout"
     })
   }
+  // What an earlier pull that was killed left half-written.
+  yield* Files.removeStalePartials(dir)
+  yield* Files.removeStalePartials(path.join(dir, "blobs", "sha256"))
   let transferred = 0
   let skipped = 0
   yield* Effect.forEach(blobsOf(manifest.decoded), (blob) =>

@@ -7,6 +7,7 @@
  */
 import * as Distribution from "@dockside/client/Distribution"
 import * as HttpErrors from "@dockside/client/HttpErrors"
+import * as InsecureRegistries from "@dockside/client/InsecureRegistries"
 import * as Progress from "@dockside/client/Progress"
 import * as RegistryPolicy from "@dockside/client/RegistryPolicy"
 import * as Retry from "@dockside/client/Retry"
@@ -39,7 +40,16 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as TestServices from "effect/TestServices"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Recorded from "./support/Recorded.js"
@@ -200,7 +210,7 @@ describe("blob downloads", () => {
       expect(readdirSync(join(dir, "blobs", "sha256")).filter((name) => name.endsWith(".partial"))).toEqual([])
     }).pipe(Effect.provide(Live)))
 
-  it.scopedLive("an image that lists a layer several times: pull, push and copy move its blob once", () =>
+  it.scopedLive("an image that lists a layer several times: pull, push and copy move its blob once; pull clears stale partial files", () =>
     Effect.gen(function*() {
       const registry = yield* V2Registry.make()
       const image = OciImages.image("repeated", [3 * 1024 * 1024])
@@ -220,8 +230,14 @@ describe("blob downloads", () => {
       const moves = (method: string, what: string) =>
         Effect.map(registry.requests, (log) => log.filter((r) => r.method === method && r.path.includes(what)).length)
 
+      // What a pull killed two hours ago left behind.
+      const leftover = join(dir, "blobs", "sha256", `${layer.digest.slice(7)}.4c1e.partial`)
+      mkdirSync(join(dir, "blobs", "sha256"), { recursive: true })
+      writeFileSync(leftover, "half")
+      utimesSync(leftover, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000))
       const pulled = yield* V2Flows.pull(distribution, yield* ref(registry.host, "team/app:v1"), dir)
       expect(pulled).toMatchObject({ transferred: 2, skipped: 0 })
+      expect(existsSync(leftover)).toBe(false)
       expect(yield* moves("GET", `/blobs/${layer.digest}`)).toBe(1)
       expect(readFileSync(join(dir, "blobs", "sha256", layer.digest.slice(7))).equals(layer.bytes)).toBe(true)
       expect(readdirSync(join(dir, "blobs", "sha256")).filter((name) => name.endsWith(".partial"))).toEqual([])
@@ -420,7 +436,7 @@ describe("uploads", () => {
       ])
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.effect("an upload location that is not https, from a registry that is not insecure, is refused", () =>
+  it.effect("an upload location over plain http is refused unless its host is insecure, at any hop", () =>
     Effect.gen(function*() {
       const { client: fake, sent } = yield* Recorded.client(() =>
         Effect.succeed(
@@ -440,6 +456,36 @@ describe("uploads", () => {
         "the upload location is not https: http://registry.example/v2/x/blobs/uploads/s1?_state=REDACTED"
       )
       expect(yield* Ref.get(sent)).toEqual(["POST https://registry.example/v2/x/blobs/uploads/"])
+
+      // An insecure registry, spoken to over http, whose next location is another host's plain http.
+      const insecure = yield* Recorded.client((request) =>
+        request.url.startsWith("https:")
+          ? Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("no TLS") }))
+          : Effect.succeed(
+            new Response(null, {
+              status: request.method === "DELETE" ? 204 : 202,
+              headers: {
+                location: request.method === "POST"
+                  ? "http://lab.example/v2/x/blobs/uploads/s1"
+                  : "http://elsewhere.example/v2/x/blobs/uploads/s2"
+              }
+            })
+          )
+      )
+      const lab = yield* Distribution.make().pipe(
+        Effect.provideService(HttpClient.HttpClient, insecure.client),
+        Effect.provideService(InsecureRegistries.InsecureRegistries, { hosts: ["lab.example"], loopback: true })
+      )
+      const chunked = yield* Effect.flip(
+        lab.uploadBlob(repo("lab.example", "x"), blobOf(bytes), Stream.make(bytes), { chunkSize: 50 })
+      )
+      expect(chunked.message).toContain("the upload location is not https: http://elsewhere.example/")
+      expect(yield* Ref.get(insecure.sent)).toEqual([
+        "GET https://lab.example/v2/",
+        "POST http://lab.example/v2/x/blobs/uploads/",
+        "PATCH http://lab.example/v2/x/blobs/uploads/s1",
+        "DELETE http://lab.example/v2/x/blobs/uploads/s1"
+      ])
     }))
 
   it.scopedLive("a PATCH answered 201 is tolerated: its Location is followed", () =>
@@ -1218,8 +1264,12 @@ describe("insecure registries", () => {
   it.effect("requests that start together ask once whether the host speaks https, then use plain http", () =>
     Effect.gen(function*() {
       const { client, sent } = yield* registryAt(false)
-      const distribution = yield* Distribution.make({ insecureHosts: ["registry.example:5000"] }).pipe(
-        Effect.provideService(HttpClient.HttpClient, client)
+      const distribution = yield* Distribution.make().pipe(
+        Effect.provideService(HttpClient.HttpClient, client),
+        Effect.provideService(InsecureRegistries.InsecureRegistries, {
+          hosts: ["registry.example:5000"],
+          loopback: true
+        })
       )
       const target = repo("registry.example:5000", "team/app")
       const digests = Array.from({ length: 5 }, (_, i) => digestOf(Buffer.from(`blob ${i}`)))
@@ -1240,8 +1290,12 @@ describe("insecure registries", () => {
   it.effect("an insecure host that speaks https is spoken to over https", () =>
     Effect.gen(function*() {
       const { client, sent } = yield* registryAt(true)
-      const distribution = yield* Distribution.make({ insecureHosts: ["registry.example:5000"] }).pipe(
-        Effect.provideService(HttpClient.HttpClient, client)
+      const distribution = yield* Distribution.make().pipe(
+        Effect.provideService(HttpClient.HttpClient, client),
+        Effect.provideService(InsecureRegistries.InsecureRegistries, {
+          hosts: ["registry.example:5000"],
+          loopback: true
+        })
       )
       const digest = digestOf(Buffer.from("blob"))
       expect(yield* distribution.headBlob(repo("registry.example:5000", "team/app"), digest)).toEqual(Option.some(3))

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -105,5 +105,19 @@ describe("Files", () => {
       yield* Fiber.join(writers)
       expect(readFileSync(join(dir, "blob")).equals(bytes)).toBe(true)
       expect(readdirSync(dir)).toEqual(["blob"])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scopedLive("removeStalePartials removes the partial files untouched for an hour, nothing else", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000)
+      for (const name of ["a.1f2e.partial", "b.partial", "c"]) {
+        writeFileSync(join(dir, name), "x")
+        utimesSync(join(dir, name), twoHoursAgo, twoHoursAgo)
+      }
+      writeFileSync(join(dir, "d.77aa.partial"), "being written")
+      yield* Files.removeStalePartials(dir)
+      expect(readdirSync(dir).sort()).toEqual(["c", "d.77aa.partial"])
+      yield* Files.removeStalePartials(join(dir, "missing"))
     }).pipe(Effect.provide(NodeContext.layer)))
 })

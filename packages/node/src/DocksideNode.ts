@@ -177,16 +177,21 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
           ...(proxy.noProxy === undefined ? {} : { noProxy: proxy.noProxy })
         })
         : new Undici.Agent({ ...pool, connect: origin })
+    const insecure = insecureRegistries(options)
     return new ByHost(
       build(strictTls),
       build(laxTls),
-      (url) => InsecureRegistries.isInsecure(insecureRegistries(options), url),
+      (url) => InsecureRegistries.isInsecure(insecure, url),
       // https goes through a proxy in a tunnel of its own (CONNECT); plain http does not.
       (url) => !proxied || url.protocol === "https:"
     )
   })
 
-/** The HttpClient of the runtime, without the policies. */
+/**
+ * The HttpClient of the runtime, without the policies. Its TLS skips verification for the
+ * options' insecure registries: a program that uses it without {@link layer} provides the
+ * clients with the same `InsecureRegistries`.
+ */
 export const layerHttpClient = (
   options: Options = {}
 ): Layer.Layer<HttpClient.HttpClient, Errors.InvalidArgument> =>

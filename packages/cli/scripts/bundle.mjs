@@ -1,16 +1,21 @@
 /**
  * After `tsc -b`: bundle the `dockside` command into one CommonJS file (`dist/bundle.cjs`),
- * write its V8 code cache, and make the launcher (`dist/dockside.js`, the package's `bin`)
- * executable. Run by the root `npm run build`.
+ * write its V8 code cache from a training run of it (a pull from an in-process registry),
+ * and make the launcher (`dist/dockside.js`, the package's `bin`) executable. Run by the
+ * root `npm run build`.
  *
  * Node resolves and compiles each of the ~1,000 ES modules of Effect, @effect/cli and
  * dockside one by one: ~0.6 s before the command starts. The bundle with its code cache
  * starts in about a quarter of that. In the bundle, `undici` is the part of it the command
  * uses (`undici.mjs`).
  */
+import * as OciImages from "@dockside/testing/OciImages"
+import * as V2Registry from "@dockside/testing/V2Registry"
+import * as Effect from "effect/Effect"
 import * as esbuild from "esbuild"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Url from "node:url"
 
@@ -68,15 +73,35 @@ const missing = Object.keys(inputs).filter((input) => !undiciLike.has(input)).fl
 if (missing.length > 0) {
   throw new Error(`${undiciSubset} lacks what the bundle uses:\n${[...new Set(missing)].join("\n")}`)
 }
-// V8 takes a code cache only from a process with the same flags: those of the launcher's #! line.
+// The code cache comes from a training run: the command pulls a small image from a registry
+// in this process, and V8 caches what that run compiled. V8 takes a code cache only from a
+// process with the same flags: the run has those of the launcher's #! line.
 const codeCache = Url.pathToFileURL(here("../dist/CodeCache.js")).href
 const { flags } = await import(codeCache)
-const wrote = ChildProcess.spawnSync(process.execPath, [
-  ...flags(launcher),
-  "--input-type=module",
-  "--eval",
-  `import * as CodeCache from ${JSON.stringify(codeCache)}
-CodeCache.write(${JSON.stringify(bundle)})`
-], { stdio: "inherit" })
-if (wrote.status !== 0) throw new Error(`writing the code cache of ${bundle} failed`)
+await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  const registry = yield* V2Registry.make()
+  const image = OciImages.image("code-cache", [64 * 1024, 1024])
+  for (const blob of [image.config, ...image.layers]) yield* registry.addBlob("training/app", blob.bytes)
+  yield* registry.addManifest("training/app", image.manifest.bytes, { tag: "v1" })
+  const folder = yield* Effect.acquireRelease(
+    Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "dockside-code-cache-"))),
+    (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+  )
+  const code = yield* Effect.async((resume) => {
+    const child = ChildProcess.spawn(process.execPath, [
+      ...flags(launcher),
+      "--input-type=module",
+      "--eval",
+      `import * as CodeCache from ${JSON.stringify(codeCache)}\nCodeCache.train(${JSON.stringify(bundle)})`,
+      "dockside",
+      "pull",
+      "--quiet",
+      `${registry.host}/training/app:v1`,
+      Path.join(folder, "layout")
+    ], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DOCKER_CONFIG: folder } })
+    child.on("error", (error) => resume(Effect.die(error)))
+    child.on("exit", (exit) => resume(Effect.succeed(exit)))
+  })
+  if (code !== 0) return yield* Effect.die(new Error(`the training run for the code cache of ${bundle} failed`))
+})))
 Fs.chmodSync(launcher, 0o755)

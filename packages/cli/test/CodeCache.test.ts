@@ -24,15 +24,25 @@ const withBundle = (source: string, test: (bundle: string) => void): void => {
 }
 
 describe("CodeCache", () => {
-  it("runs a CommonJS bundle with its cache, without one, and with one that does not fit", () =>
+  it("a training run writes a bundle's cache as its process exits; the bundle runs with it, without one, and with one that does not fit", () =>
     withBundle(
       "globalThis.__codeCacheRuns = (globalThis.__codeCacheRuns ?? 0) + 1; module.exports = require('node:path').basename(__filename)",
       (bundle) => {
         const runs = () => (globalThis as { __codeCacheRuns?: number }).__codeCacheRuns ?? 0
         const before = runs()
         CodeCache.run(bundle)
-        CodeCache.write(bundle)
-        expect(existsSync(CodeCache.cacheFile(bundle))).toBe(true)
+        expect(existsSync(CodeCache.cacheFile(bundle))).toBe(false)
+        const codeCache = JSON.stringify(pathToFileURL(Dockside.bin.replace(/dockside\.js$/, "CodeCache.js")).href)
+        const inChild = (code: string) =>
+          execFileSync(process.execPath, [
+            "--input-type=module",
+            "--eval",
+            `import * as CodeCache from ${codeCache}\n${code}`
+          ], {
+            encoding: "utf8"
+          })
+        inChild(`CodeCache.train(${JSON.stringify(bundle)})`)
+        expect(inChild(`process.stdout.write(String(CodeCache.accepts(${JSON.stringify(bundle)})))`)).toBe("true")
         CodeCache.run(bundle)
         writeFileSync(CodeCache.cacheFile(bundle), "not a code cache")
         CodeCache.run(bundle)

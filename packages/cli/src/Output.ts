@@ -28,6 +28,9 @@ export const fields = (entries: ReadonlyArray<readonly [label: string, value: st
   return entries.map(([label, value]) => `${`${label}:`.padEnd(width)} ${printable(value)}`.trimEnd()).join("\n")
 }
 
+/** One item a line (control characters in items shown as spaces: an item is one line). */
+export const lines = (items: ReadonlyArray<string>): string => items.map(printable).join("\n")
+
 /** The 12-character short form of an image id, as `docker images` shows it. */
 export const shortId = (id: string): string => id.slice(0, 12)
 

@@ -195,7 +195,7 @@ export const copy = Command.make(
 
 /** A list: one item a line (nothing at all when it is empty), or `document` as JSON. */
 const printList = (json: boolean, items: ReadonlyArray<string>, document: object) =>
-  Console.log(json ? Output.json(document) : items.join("\n")).pipe(Effect.when(() => json || items.length > 0))
+  Console.log(json ? Output.json(document) : Output.lines(items)).pipe(Effect.when(() => json || items.length > 0))
 
 /** `dockside tags [--json] REF` */
 export const tags = Command.make(

@@ -44,10 +44,14 @@ describe("global options", () => {
   it.scoped("bad values are usage errors (exit 2)", () =>
     Effect.gen(function*() {
       for (
-        const args of [["--retries", "0"], ["--timeout", "soon"], ["--ca-file", "/nonexistent.pem"], [
-          "--config",
-          "/nonexistent-dir"
-        ]]
+        const args of [
+          ["--retries", "0"],
+          ["--timeout", "soon"],
+          ["--timeout", "0ms"],
+          ["--timeout", "-5 seconds"],
+          ["--ca-file", "/nonexistent.pem"],
+          ["--config", "/nonexistent-dir"]
+        ]
       ) {
         const result = yield* Dockside.run(["v1", "ping", ...args, "http://127.0.0.1:1"])
         expect(result.code, args.join(" ")).toBe(2)

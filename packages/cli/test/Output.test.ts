@@ -11,6 +11,12 @@ describe("Output", () => {
     expect(Output.table(["NAME", "STARS"], [])).toBe("NAME   STARS")
   })
 
+  it("prints a list one item a line, an item's control characters as spaces (a tag cannot fake a line)", () => {
+    expect(Output.lines(["v1\u001b[2J\u001b]0;TITLE\u0007\nLogin Succeeded", "v2"])).toBe(
+      "v1 [2J ]0;TITLE Login Succeeded\nv2"
+    )
+  })
+
   it("prints label/value fields aligned", () => {
     expect(Output.fields([["Version", "0.9.1"], ["Standalone", "false"]])).toBe("Version:    0.9.1\nStandalone: false")
   })

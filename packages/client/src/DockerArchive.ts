@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
 import * as path from "node:path"
+import * as Files from "./Files.js"
 import * as LegacyLayout from "./LegacyLayout.js"
 import * as OciLayout from "./OciLayout.js"
 
@@ -96,7 +97,7 @@ export const toOciLayout = Effect.fn("DockerArchive.toOciLayout")(function*(
   if (yield* fs.exists(path.join(source, "oci-layout"))) return source
   if (yield* fs.exists(path.join(source, "manifest.json"))) {
     const list = yield* Schema.decodeUnknown(SaveEntries)(
-      yield* parseJson(yield* fs.readFile(path.join(source, "manifest.json")), "manifest.json")
+      yield* parseJson(yield* Files.readFile(path.join(source, "manifest.json")), "manifest.json")
     ).pipe(Effect.mapError(() => invalid("manifest.json is not a list of {Config, RepoTags, Layers} entries")))
     if (list.length === 0) return yield* invalid("manifest.json lists no image")
     // `RepoTags` are `[registry/]name:tag`; without a name, the tag alone decides.
@@ -111,7 +112,7 @@ export const toOciLayout = Effect.fn("DockerArchive.toOciLayout")(function*(
     }
     const bad = entry.Layers.find((layer) => !layerPath.test(layer))
     if (bad !== undefined) return yield* new Errors.UnsafePath({ path: bad })
-    const config = yield* fs.readFile(path.join(source, entry.Config))
+    const config = yield* Files.readFile(path.join(source, entry.Config))
     yield* writeImage(fs, dir, config, entry.Layers.map((layer) => path.join(source, layer)), wanted.tag)
     return dir
   }

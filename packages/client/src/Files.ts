@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Errors from "@dockside/protocol/Errors"
 import type * as PlatformError from "@effect/platform/Error"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Chunk from "effect/Chunk"
@@ -82,6 +83,22 @@ export const writeAtomically = <E, R, E2 = never, R2 = never>(
       yield* check
       yield* fs.rename(partial, target)
     }).pipe(Effect.onError(() => fs.remove(partial, { force: true }).pipe(Effect.ignore)))
+  })
+
+/**
+ * Read a whole file that a user's folder holds (a layout's index, a manifest, an image's
+ * JSON): a FIFO or a device in its place would block the read or never end it, so anything
+ * but a regular file is `InvalidDocument`.
+ */
+export const readFile = (
+  file: string
+): Effect.Effect<Uint8Array, PlatformError.PlatformError | Errors.InvalidDocument, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    if ((yield* fs.stat(file)).type !== "File") {
+      return yield* new Errors.InvalidDocument({ what: file, reason: "it is not a file" })
+    }
+    return yield* fs.readFile(file)
   })
 
 /** How long a partial file must have been left untouched to be another process's leftover. */

@@ -91,8 +91,7 @@ export const decodeImage = (json: Uint8Array): Effect.Effect<Image, Errors.Inval
 
 /** Read the `repositories` file of a layout folder. */
 export const readRepositories = Effect.fn("LegacyLayout.readRepositories")(function*(dir: string) {
-  const fs = yield* FileSystem.FileSystem
-  const text = yield* fs.readFileString(path.join(dir, "repositories"))
+  const text = new TextDecoder().decode(yield* Files.readFile(path.join(dir, "repositories")))
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -110,8 +109,7 @@ export const readRepositories = Effect.fn("LegacyLayout.readRepositories")(funct
 
 /** Read one image (its JSON) from a layout folder; its id must match the folder. */
 export const readImage = Effect.fn("LegacyLayout.readImage")(function*(dir: string, id: Identifiers.ImageId) {
-  const fs = yield* FileSystem.FileSystem
-  const image = yield* decodeImage(yield* fs.readFile(imagePaths(dir, id).json))
+  const image = yield* decodeImage(yield* Files.readFile(imagePaths(dir, id).json))
   if (image.id !== id) {
     return yield* invalidJson(`image JSON of ${id}`, `it names the id ${image.id}`)
   }

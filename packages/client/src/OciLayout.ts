@@ -103,11 +103,10 @@ export const writeBytes = Effect.fn("OciLayout.writeBytes")(function*(dir: strin
 export const readBytes = Effect.fn("OciLayout.readBytes")(
   function*(dir: string, digest: Identifiers.Digest, limit: number) {
     const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(blobPath(dir, digest))
-    if (Number(info.size) > limit) {
+    if (Number((yield* fs.stat(blobPath(dir, digest))).size) > limit) {
       return yield* new Errors.InvalidDocument({ what: `blob ${digest}`, reason: `it is larger than ${limit} bytes` })
     }
-    const bytes = yield* fs.readFile(blobPath(dir, digest))
+    const bytes = yield* Files.readFile(blobPath(dir, digest))
     const actual = `${Identifiers.digestAlgorithm(digest)}:${
       crypto.createHash(Identifiers.digestAlgorithm(digest)).update(bytes).digest("hex")
     }`
@@ -129,7 +128,7 @@ export const readIndex = Effect.fn("OciLayout.readIndex")(function*(dir: string)
       manifests: []
     } satisfies Manifest.OciIndex as Manifest.OciIndex
   }
-  return yield* Manifest.decodeReferrers(yield* fs.readFile(file))
+  return yield* Manifest.decodeReferrers(yield* Files.readFile(file))
 })
 
 /**

@@ -162,11 +162,13 @@ export const pullV1 = Effect.fn("V1Flows.pullV1")(function*(session: V1Session.S
   const tagged = tag === undefined
     ? yield* session.getRemoteTags(endpoints, options.name)
     : { [tag]: yield* session.getRemoteTag(endpoints, options.name, tag) }
-  // Everything from the network is checked before it names a path.
-  const tags: Record<string, Identifiers.ImageId> = {}
+  // Everything from the network is checked before it names a path. `Object.fromEntries`
+  // keeps a tag named `__proto__` (an assignment would set the object's prototype instead).
+  const checked: Array<readonly [string, Identifiers.ImageId]> = []
   for (const [name, id] of Object.entries(tagged)) {
-    tags[yield* Identifiers.parseTag(name)] = yield* Identifiers.parseImageId(id)
+    checked.push([yield* Identifiers.parseTag(name), yield* Identifiers.parseImageId(id)])
   }
+  const tags: Record<string, Identifiers.ImageId> = Object.fromEntries(checked)
 
   const pullInto = (dir: string) =>
     Effect.gen(function*() {

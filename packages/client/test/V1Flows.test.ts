@@ -87,6 +87,22 @@ describe("pushV1 then pullV1 through V1Registry", () => {
       expect(again.images.map((i) => i.pushed)).toEqual([false, false])
     }).pipe(Effect.provide(Live)))
 
+  it.scoped("a tag named __proto__ is pulled like any other", () =>
+    Effect.gen(function*() {
+      const work = yield* tempDir
+      const { root, top } = Images.twoLayers()
+      Images.writeLayout(join(work, "src"), [root, top], { "me/app": { ["__proto__"]: top.id } })
+      const registry = yield* V1Registry.make()
+      const session = yield* V1Session.make({ index: registry.indexAddress })
+      yield* V1Flows.pushV1(session, { name: "me/app", tag: "__proto__", source: join(work, "src") })
+      const pulled = yield* V1Flows.pullV1(session, { name: "me/app", tag: "__proto__", dest: join(work, "dest") })
+      expect(pulled.images).toEqual([root.id, top.id])
+      expect(Object.entries(pulled.tags)).toEqual([["__proto__", top.id]])
+      const repositories = JSON.parse(readFileSync(join(work, "dest", "repositories"), "utf8"))
+      expect(Object.entries(repositories["me/app"])).toEqual([["__proto__", top.id]])
+      expectSameImage(join(work, "dest"), top)
+    }).pipe(Effect.provide(Live)))
+
   it.scoped("from a docker save archive to an archive, every tag", () =>
     Effect.gen(function*() {
       const work = yield* tempDir

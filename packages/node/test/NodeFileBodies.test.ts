@@ -17,8 +17,9 @@ import type * as HttpBody from "@effect/platform/HttpBody"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -140,6 +141,23 @@ describe("file bodies", () => {
       const error = yield* Effect.flip(V2Flows.push(yield* DocksideNode.distribution(), dir, target))
       expect(error._tag).toBe("InvalidDocument")
       expect(error.message).toContain("it is not a file")
+
+      // A FIFO in the manifest's place (or index.json's) would block the read, never to end.
+      for (const file of [join(dir, "blobs", "sha256", image.manifest.digest.slice(7)), join(dir, "index.json")]) {
+        const saved = readFileSync(file)
+        rmSync(file)
+        execFileSync("mkfifo", [file])
+        const blocked = yield* Effect.flip(V2Flows.push(yield* DocksideNode.distribution(), dir, target)).pipe(
+          Effect.timeout("5 seconds")
+        )
+        expect([file, blocked._tag, blocked.message]).toEqual([
+          file,
+          "InvalidDocument",
+          expect.stringContaining("it is not a file")
+        ])
+        rmSync(file)
+        writeFileSync(file, saved)
+      }
     }).pipe(Effect.provide(DocksideNode.layer())))
 
   it.scoped("V2Flows.push refuses a layout blob whose file is not the manifest's size, before sending it", () =>

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Errors from "@dockside/protocol/Errors"
 import * as Command from "@effect/cli/Command"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -41,5 +42,17 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
         ? Console.error(`dockside: invalid environment: ${String(error)}`).pipe(Effect.zipRight(setExitCode(2)))
         : Console.error(`dockside: ${error.message}`).pipe(Effect.zipRight(setExitCode(1)))
     ),
+    // A defect is a bug of dockside's: said as such (its text without URL user-info), exit 1.
+    Effect.catchAllDefect((defect) =>
+      Console.error(`dockside: internal error, please report it: ${defectText(defect)}`).pipe(
+        Effect.zipRight(setExitCode(1))
+      )
+    ),
     Effect.provide(NodeContext.layer)
   )
+
+/** The name and message of a defect, with any `//user:password@` of a URL in it removed. */
+const defectText = (defect: unknown): string => {
+  const text = defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect)
+  return Errors.excerpt(text.replace(/\/\/[^/\s@]*@/g, "//"))
+}

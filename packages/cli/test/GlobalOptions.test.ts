@@ -64,6 +64,11 @@ describe("global options", () => {
       const result = yield* Dockside.run(["v1", "ping", "http://127.0.0.1:1"], "", { DOCKSIDE_RETRIES: "abc" })
       expect(result.code).toBe(2)
       expect(result.stderr).toContain("dockside: invalid environment: (Invalid data at DOCKSIDE_RETRIES")
+      const proxy = yield* Dockside.run(["tags", "127.0.0.1:1/x"], "", { HTTPS_PROXY: "http://bob:hunter2@[bad" })
+      expect(proxy.code).toBe(2)
+      expect(proxy.stderr).toContain("dockside: invalid environment:")
+      expect(proxy.stderr).toContain("HTTPS_PROXY")
+      expect(proxy.stderr).not.toContain("hunter2")
     }), timeout)
 
   it.scoped(

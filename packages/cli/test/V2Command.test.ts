@@ -258,6 +258,13 @@ describe.concurrent("dockside v2 commands", () => {
         [["delete", "localhost:5000/app"], "names no tag and no digest", "dockside delete"],
         [["manifest", "app:-bad"], `invalid tag "-bad"`, "dockside manifest"],
         [["catalog", "bad_host!"], "invalid registry host", "dockside catalog"],
+        [
+          ["login", "-u", "a", "--password-stdin", "127.0.0.1:99999"],
+          "the port must be from 1 to 65535",
+          "dockside login"
+        ],
+        [["pull", "127.0.0.1:99999/foo:1", "dest"], "the port must be from 1 to 65535", "dockside pull"],
+        [["tags", "xn--a.com/foo"], "it is not a host name a URL can hold", "dockside tags"],
         [["login", "--password-stdin", "localhost:5000"], "--password-stdin needs --username", "dockside login"],
         [["login", "--username", "me", "localhost:5000"], "--username needs --password-stdin", "dockside login"]
       ]

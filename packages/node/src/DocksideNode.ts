@@ -30,7 +30,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as Path from "@effect/platform/Path"
 import type * as Terminal from "@effect/platform/Terminal"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -164,6 +164,15 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
       bodyTimeout: 0
     }
     const proxy = options.proxy
+    for (const url of [proxy?.httpProxy, proxy?.httpsProxy]) {
+      if (url !== undefined && !isUrl(url)) {
+        return yield* new Errors.InvalidArgument({
+          name: "proxy",
+          value: Errors.redactUrl(url),
+          reason: "it is not a URL, such as http://proxy.example:3128"
+        })
+      }
+    }
     const proxied = proxy !== undefined && (proxy.httpProxy !== undefined || proxy.httpsProxy !== undefined)
     const build = (origin: Undici.buildConnector.BuildOptions): Undici.Dispatcher =>
       proxied
@@ -246,6 +255,29 @@ export const layer = (options: Options = {}): Layer.Layer<
   Errors.InvalidArgument | Errors.CredentialsError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(optionsFromEnv, (env) => build(options, env)))
 
+/** Whether a proxy setting is a URL (undici takes nothing else). */
+const isUrl = (text: string): boolean => {
+  try {
+    new URL(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A proxy variable, upper or else lower case, which must be a URL (its value is never part
+ * of the error: it may hold a password).
+ */
+const proxyVariable = (name: string): Config.Config<string> => {
+  const url = (variable: string) =>
+    Config.validate(Config.string(variable), {
+      message: "must be a URL, such as http://proxy.example:3128",
+      validation: isUrl
+    })
+  return Config.orElseIf(url(name), { if: ConfigError.isMissingDataOnly, orElse: () => url(name.toLowerCase()) })
+}
+
 /**
  * The options from the environment: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (either case),
  * `DOCKSIDE_INSECURE_REGISTRIES` and `DOCKSIDE_CA_FILES` (comma lists), `DOCKSIDE_CONNECTIONS`,
@@ -262,8 +294,8 @@ export const optionsFromEnv: Config.Config<Options> = Config.all({
   ),
   insecure: Config.option(Config.array(Config.string(), "DOCKSIDE_INSECURE_REGISTRIES")),
   caFiles: Config.option(Config.array(Config.string(), "DOCKSIDE_CA_FILES")),
-  httpsProxy: Config.option(Config.string("HTTPS_PROXY").pipe(Config.orElse(() => Config.string("https_proxy")))),
-  httpProxy: Config.option(Config.string("HTTP_PROXY").pipe(Config.orElse(() => Config.string("http_proxy")))),
+  httpsProxy: Config.option(proxyVariable("HTTPS_PROXY")),
+  httpProxy: Config.option(proxyVariable("HTTP_PROXY")),
   noProxy: Config.option(Config.string("NO_PROXY").pipe(Config.orElse(() => Config.string("no_proxy"))))
 }).pipe(Config.map((env): Options => ({
   policy: env.policy,

@@ -217,6 +217,26 @@ describe("DocksideNode.layer", () => {
       const low = yield* Effect.flip(DocksideNode.optionsFromEnv.pipe(env({ DOCKSIDE_RETRIES: "0" })))
       expect(String(low)).toContain("must be at least 1")
       expect(RegistryPolicy.make(options.policy ?? {}).retry.attempts).toBe(3)
+      // A proxy that is not a URL is refused by name; its value (it may hold a password) is not shown.
+      const proxy = yield* Effect.flip(
+        DocksideNode.optionsFromEnv.pipe(env({ https_proxy: "http://bob:hunter2@[bad" }))
+      )
+      expect(String(proxy)).toContain("https_proxy")
+      expect(String(proxy)).toContain("must be a URL")
+      // Set but not a URL in upper case: not passed over for the lower case one.
+      const upper = yield* Effect.flip(
+        DocksideNode.optionsFromEnv.pipe(env({ HTTPS_PROXY: "http://[bad", https_proxy: "http://proxy.example:3128" }))
+      )
+      expect(String(upper)).toContain("HTTPS_PROXY")
+      expect(String(proxy)).not.toContain("hunter2")
+      const explicit = yield* Effect.flip(
+        Effect.scoped(Layer.build(DocksideNode.layer({ proxy: { httpProxy: "http://bob:hunter2@[bad" } }))).pipe(
+          env({})
+        )
+      )
+      expect(explicit._tag).toBe("InvalidArgument")
+      expect(explicit.message).toContain("it is not a URL")
+      expect(explicit.message).not.toContain("hunter2")
     }))
 
   it.effect("the layer's insecure registries (the options' and DOCKSIDE_INSECURE_REGISTRIES) are the clients' too", () =>

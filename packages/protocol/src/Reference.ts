@@ -54,6 +54,15 @@ export const checkRegistryHost = (host: string): string | undefined => {
   if (portAt !== -1 && !/^[0-9]+$/.test(host.slice(portAt + 1))) {
     return `invalid registry host "${host}": the port must be a decimal number`
   }
+  if (portAt !== -1 && !(Number(host.slice(portAt + 1)) >= 1 && Number(host.slice(portAt + 1)) <= 65535)) {
+    return `invalid registry host "${host}": the port must be from 1 to 65535`
+  }
+  try {
+    new URL(`https://${host}/`)
+  } catch {
+    // Such as a malformed punycode label (`xn--a.com`).
+    return `invalid registry host "${host}": it is not a host name a URL can hold`
+  }
   return undefined
 }
 

@@ -342,8 +342,9 @@ const spawnFailure = (error: PlatformError.PlatformError): string =>
     error.message
 
 /**
- * Run `docker-credential-<name> <action>` with `input` on stdin; fails with a reason. On
- * timeout the process group is killed when the scope closes.
+ * Run `docker-credential-<name> <action>` with `input` on stdin; fails with a reason. On a
+ * timeout its process group is killed with SIGKILL: closing the scope only sends SIGTERM
+ * and waits, which a helper that ignores SIGTERM (or waits on a prompt) would make endless.
  */
 const runHelper = (
   runner: HelperRunner,
@@ -353,19 +354,19 @@ const runHelper = (
 ): Effect.Effect<HelperOutput, string> =>
   Effect.scoped(Effect.gen(function*() {
     const command = Command.make(helperCommand(name), action).pipe(Command.feed(input), Command.env(runner.env))
-    const process = yield* runner.executor.start(command)
-    const [stdout, stderr, exitCode] = yield* Effect.all(
-      [text(process.stdout), text(process.stderr), process.exitCode],
-      { concurrency: "unbounded" }
+    const process = yield* Effect.mapError(runner.executor.start(command), spawnFailure)
+    return yield* Effect.all([text(process.stdout), text(process.stderr), process.exitCode], {
+      concurrency: "unbounded"
+    }).pipe(
+      Effect.map(([stdout, stderr, exitCode]) => ({ exitCode, stdout, stderr })),
+      Effect.mapError(spawnFailure),
+      Effect.timeoutFail({
+        duration: runner.timeout,
+        onTimeout: () => `no answer within ${Duration.format(runner.timeout)}`
+      }),
+      Effect.tapError(() => Effect.ignore(process.kill("SIGKILL")))
     )
-    return { exitCode, stdout, stderr }
-  })).pipe(
-    Effect.mapError(spawnFailure),
-    Effect.timeoutFail({
-      duration: runner.timeout,
-      onTimeout: () => `no answer within ${Duration.format(runner.timeout)}`
-    })
-  )
+  }))
 
 /** A `"Secret": "…"` (or `Password`, `Token`) field of some JSON text, however it is spaced. */
 const secretField = /("(?:secret|password|[a-z]*token)"\s*:\s*)"(?:[^"\\]|\\.)*"?/gi

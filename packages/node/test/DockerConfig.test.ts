@@ -90,6 +90,8 @@ esac`
     `cat > /dev/null; printf '{"ServerURL":"x","Username":"u","Secret":"TOPSECRET"}'; echo "got TOPSECRET, {\\"Token\\": \\"ALSOSECRET\\"}" >&2; exit 1`
   )
   script("hang", `sleep 30`)
+  // Ignores SIGTERM, as a helper waiting on a prompt may.
+  script("stubborn", `trap '' TERM; sleep 30`)
   script("garbage", `echo "hub-secret-4 this is not json"`)
   const options: DockerConfig.LoadOptions = {
     env: { PATH: `${bin}:${process.env.PATH ?? ""}`, HELPER_LOG: log },
@@ -255,7 +257,7 @@ describe("DockerConfig", () => {
       expect(fallback.warnings).toEqual([])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("a failing, missing, hanging or garbage-printing helper is a warning, never a failure", () =>
+  it.scopedLive("a failing, missing, hanging (even past SIGTERM) or garbage-printing helper is a warning, never a failure", () =>
     Effect.gen(function*() {
       const work = yield* tempDir
       const { options } = helpers(work)
@@ -263,6 +265,7 @@ describe("DockerConfig", () => {
         ["fail", "exited with code 1: error talking to the keychain"],
         ["nosuch", "not found on the PATH"],
         ["hang", "no answer within"],
+        ["stubborn", "no answer within"],
         ["garbage", "not a credentials JSON object"]
       ] as const
       for (const [helper, reason] of cases) {

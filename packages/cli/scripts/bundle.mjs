@@ -98,7 +98,12 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       "--quiet",
       `${registry.host}/training/app:v1`,
       Path.join(folder, "layout")
-    ], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DOCKER_CONFIG: folder } })
+    ], {
+      stdio: ["ignore", "ignore", "inherit"],
+      // Not the build's environment: a proxy or a DOCKSIDE_* variable there is not for this run.
+      env: { PATH: process.env.PATH ?? "", HOME: folder, DOCKER_CONFIG: folder },
+      timeout: 60_000
+    })
     child.on("error", (error) => resume(Effect.die(error)))
     child.on("exit", (exit) => resume(Effect.succeed(exit)))
   })

@@ -42,7 +42,7 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
         ? Console.error(`dockside: invalid environment: ${String(error)}`).pipe(Effect.zipRight(setExitCode(2)))
         : Console.error(`dockside: ${error.message}`).pipe(Effect.zipRight(setExitCode(1)))
     ),
-    // A defect is a bug of dockside's: said as such (its text without URL user-info), exit 1.
+    // A defect is a bug of dockside's: said as such (its URLs redacted), exit 1.
     Effect.catchAllDefect((defect) =>
       Console.error(`dockside: internal error, please report it: ${defectText(defect)}`).pipe(
         Effect.zipRight(setExitCode(1))
@@ -51,8 +51,8 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
     Effect.provide(NodeContext.layer)
   )
 
-/** The name and message of a defect, with any `//user:password@` of a URL in it removed. */
+/** The name and message of a defect, every URL in it as `Errors.redactUrl` shows URLs. */
 const defectText = (defect: unknown): string => {
   const text = defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect)
-  return Errors.excerpt(text.replace(/\/\/[^/\s@]*@/g, "//"))
+  return Errors.excerpt(text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => Errors.redactUrl(url)))
 }

@@ -8,8 +8,11 @@
 /** Space between two table columns. */
 const gap = "   "
 
-/** Control characters (from the network) as spaces, so a cell cannot move the cursor or break a row. */
-const printable = (text: string): string => text.replace(/\p{Cc}+/gu, " ")
+/**
+ * Control characters, format characters (bidi overrides) and line or paragraph separators
+ * (from the network) as spaces, so a cell cannot move the cursor, reorder text or break a row.
+ */
+const printable = (text: string): string => text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, " ")
 
 /**
  * Render a header and rows as aligned columns (the header first, columns separated by

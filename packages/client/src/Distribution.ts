@@ -515,6 +515,13 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
         })
       }
       const next = new URL(location, request.url)
+      if (next.protocol !== "https:" && next.protocol !== "http:") {
+        return yield* new Errors.UnexpectedResponse({
+          ...at(request),
+          status: response.status,
+          reason: `the upload location is not an http(s) URL: ${Errors.redactUrl(next.href)}`
+        })
+      }
       // The blob's bytes go over plain http only to an insecure registry.
       if (next.protocol !== "https:" && !insecure(next.host)) {
         return yield* new Errors.UnexpectedResponse({
@@ -613,7 +620,7 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
                 url: Errors.redactUrl(repoUrl(repository, "blobs/uploads/")),
                 status: 202,
                 reason: `OCI-Chunk-Min-Length ${minimum} is over the ${bound} bytes a chunk may hold in ` +
-                  "memory: upload in one request (no chunkSize) or in chunks of that size"
+                  "memory: upload in one request (no chunkSize), or ask for chunks of at least that minimum"
               })
             )
           }

@@ -44,7 +44,7 @@ const parseJson = (bytes: Uint8Array, what: string): Effect.Effect<unknown, Erro
 /** Copy a file into the layout as a blob, hashing it on the way. */
 const addFile = (fs: FileSystem.FileSystem, dir: string, file: string) =>
   Effect.gen(function*() {
-    const size = Number((yield* fs.stat(file)).size)
+    const size = yield* Files.regularFileSize(file)
     const hash = crypto.createHash("sha256")
     yield* Stream.runForEach(fs.stream(file, { chunkSize: 256 * 1024 }), (bytes) =>
       Effect.sync(() => void hash.update(bytes)))
@@ -126,9 +126,11 @@ export const toOciLayout = Effect.fn("DockerArchive.toOciLayout")(function*(
   const top = yield* parseJson(chain[chain.length - 1]!.json, "image JSON")
   const diffIds: Array<string> = []
   for (const image of chain) {
+    const layer = LegacyLayout.imagePaths(source, image.id).layer
+    yield* Files.regularFileSize(layer)
     const hash = crypto.createHash("sha256")
     yield* Stream.runForEach(
-      fs.stream(LegacyLayout.imagePaths(source, image.id).layer, { chunkSize: 256 * 1024 }),
+      fs.stream(layer, { chunkSize: 256 * 1024 }),
       (bytes) => Effect.sync(() => void hash.update(bytes))
     )
     diffIds.push(`sha256:${hash.digest("hex")}`)

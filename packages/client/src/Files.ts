@@ -86,28 +86,38 @@ export const writeAtomically = <E, R, E2 = never, R2 = never>(
   })
 
 /**
- * Read a whole file that a user's folder holds (a layout's index, a manifest, an image's
- * JSON): a FIFO or a device in its place would block the read or never end it, so anything
- * but a regular file is `InvalidDocument`.
+ * The size of a file that a user's folder holds (a layout's blob, an archive's layer, an
+ * image's JSON), which must be a regular file: opening a FIFO or reading a device would
+ * block, past any interruption, or never end, so anything else is `InvalidDocument`.
  */
+export const regularFileSize = (
+  file: string
+): Effect.Effect<number, PlatformError.PlatformError | Errors.InvalidDocument, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const info = yield* (yield* FileSystem.FileSystem).stat(file)
+    if (info.type !== "File") return yield* new Errors.InvalidDocument({ what: file, reason: "it is not a file" })
+    return Number(info.size)
+  })
+
+/** Read a whole regular file (see {@link regularFileSize}). */
 export const readFile = (
   file: string
 ): Effect.Effect<Uint8Array, PlatformError.PlatformError | Errors.InvalidDocument, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    if ((yield* fs.stat(file)).type !== "File") {
-      return yield* new Errors.InvalidDocument({ what: file, reason: "it is not a file" })
-    }
-    return yield* fs.readFile(file)
-  })
+  Effect.zipRight(regularFileSize(file), Effect.flatMap(FileSystem.FileSystem, (fs) => fs.readFile(file)))
 
-/** How long a partial file must have been left untouched to be another process's leftover. */
-const stalePartialAge = Duration.hours(1)
+/**
+ * How long a partial file must have been left untouched to be another process's leftover:
+ * a live write adds to its file at least every MiB, which even a crawling transfer brings
+ * within a day.
+ */
+const stalePartialAge = Duration.days(1)
+
+/** The name of a partial file of {@link writeAtomically}. */
+const partialName = /\.[0-9a-f]{12}\.partial$/
 
 /**
  * Remove the partial files of {@link writeAtomically} in `folder` that no write has touched
- * for an hour: a live write touches its file at least once per body idle timeout, so these
- * were left by a process that was killed. A missing folder is left as it is.
+ * for a day: they were left by a process that was killed. A missing folder is left as it is.
  */
 export const removeStalePartials = (
   folder: string
@@ -117,7 +127,7 @@ export const removeStalePartials = (
     if (!(yield* fs.exists(folder))) return
     const now = yield* Clock.currentTimeMillis
     for (const name of yield* fs.readDirectory(folder)) {
-      if (!name.endsWith(".partial")) continue
+      if (!partialName.test(name)) continue
       const file = path.join(folder, name)
       // Another process may finish or remove it meanwhile.
       const modified = yield* fs.stat(file).pipe(Effect.map((info) => info.mtime), Effect.orElseSucceed(Option.none))

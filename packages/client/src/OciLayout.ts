@@ -103,10 +103,10 @@ export const writeBytes = Effect.fn("OciLayout.writeBytes")(function*(dir: strin
 export const readBytes = Effect.fn("OciLayout.readBytes")(
   function*(dir: string, digest: Identifiers.Digest, limit: number) {
     const fs = yield* FileSystem.FileSystem
-    if (Number((yield* fs.stat(blobPath(dir, digest))).size) > limit) {
+    if ((yield* Files.regularFileSize(blobPath(dir, digest))) > limit) {
       return yield* new Errors.InvalidDocument({ what: `blob ${digest}`, reason: `it is larger than ${limit} bytes` })
     }
-    const bytes = yield* Files.readFile(blobPath(dir, digest))
+    const bytes = yield* fs.readFile(blobPath(dir, digest))
     const actual = `${Identifiers.digestAlgorithm(digest)}:${
       crypto.createHash(Identifiers.digestAlgorithm(digest)).update(bytes).digest("hex")
     }`

@@ -87,6 +87,13 @@ export const make = (overrides: Overrides = {}, base: Settings = defaults): Sett
   redirects: { ...base.redirects, ...defined(overrides.redirects) }
 })
 
+/** A duration variable longer than zero (a zero timeout would fail every request). */
+const positiveDuration = (name: string): Config.Config<Duration.Duration> =>
+  Config.duration(name).pipe(Config.validate({
+    message: "must be longer than zero",
+    validation: (duration) => Duration.toMillis(duration) > 0
+  }))
+
 /**
  * Settings from the environment: `DOCKSIDE_RETRIES` (attempts), `DOCKSIDE_TIMEOUT`
  * (headers timeout, e.g. `30 seconds`), `DOCKSIDE_BODY_IDLE_TIMEOUT`, `DOCKSIDE_MAX_REDIRECTS`.
@@ -99,8 +106,8 @@ export const fromEnv: Config.Config<Settings> = Config.all({
       validation: (n) => n >= 1
     }))
   ),
-  headers: Config.option(Config.duration("DOCKSIDE_TIMEOUT")),
-  bodyIdle: Config.option(Config.duration("DOCKSIDE_BODY_IDLE_TIMEOUT")),
+  headers: Config.option(positiveDuration("DOCKSIDE_TIMEOUT")),
+  bodyIdle: Config.option(positiveDuration("DOCKSIDE_BODY_IDLE_TIMEOUT")),
   maxHops: Config.option(
     Config.integer("DOCKSIDE_MAX_REDIRECTS").pipe(Config.validate({
       message: "must be at least 0",

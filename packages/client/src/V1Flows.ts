@@ -12,6 +12,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as crypto from "node:crypto"
+import * as Files from "./Files.js"
 import * as LegacyLayout from "./LegacyLayout.js"
 import * as Progress from "./Progress.js"
 import * as Retry from "./Retry.js"
@@ -107,7 +108,7 @@ export const pushV1 = Effect.fn("V1Flows.pushV1")(function*(session: V1Session.S
             continue
           }
           const path = LegacyLayout.imagePaths(dir, image.id).layer
-          const size = Number((yield* fs.stat(path)).size)
+          const size = yield* Files.regularFileSize(path)
           yield* Progress.publish(Progress.Event.Started({ id: image.id, action: "push", size }))
           const layer = fs.stream(path, { chunkSize: 64 * 1024 }).pipe(counting(image.id, size))
           const sums = yield* asUnit(session.pushImageLayer(image.id, layer, registry, image.json))

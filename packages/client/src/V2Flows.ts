@@ -248,11 +248,7 @@ const uploadFile = (
   sampled(blob.digest, blob.size, (onBytes) =>
     Effect.gen(function*() {
       const path = OciLayout.blobPath(dir, blob.digest)
-      const info = yield* (yield* FileSystem.FileSystem).stat(path)
-      if (info.type !== "File") {
-        return yield* new Errors.InvalidDocument({ what: `blob ${blob.digest} in ${dir}`, reason: "it is not a file" })
-      }
-      const size = Number(info.size)
+      const size = yield* Files.regularFileSize(path)
       if (size !== blob.size) {
         return yield* new Errors.SizeMismatch({
           what: `blob ${blob.digest} in ${dir}`,

@@ -230,11 +230,11 @@ describe("blob downloads", () => {
       const moves = (method: string, what: string) =>
         Effect.map(registry.requests, (log) => log.filter((r) => r.method === method && r.path.includes(what)).length)
 
-      // What a pull killed two hours ago left behind.
-      const leftover = join(dir, "blobs", "sha256", `${layer.digest.slice(7)}.4c1e.partial`)
+      // What a pull killed two days ago left behind.
+      const leftover = join(dir, "blobs", "sha256", `${layer.digest.slice(7)}.4c1e2d3f4a5b.partial`)
       mkdirSync(join(dir, "blobs", "sha256"), { recursive: true })
       writeFileSync(leftover, "half")
-      utimesSync(leftover, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000))
+      utimesSync(leftover, new Date(Date.now() - 2 * 86400_000), new Date(Date.now() - 2 * 86400_000))
       const pulled = yield* V2Flows.pull(distribution, yield* ref(registry.host, "team/app:v1"), dir)
       expect(pulled).toMatchObject({ transferred: 2, skipped: 0 })
       expect(existsSync(leftover)).toBe(false)

@@ -6,7 +6,8 @@ import * as DockerArchive from "@dockside/client/DockerArchive"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -46,6 +47,21 @@ describe("DockerArchive.toOciLayout", () => {
       writeFileSync(join(source, "manifest.json"), "{")
       const notJson = yield* Effect.flip(DockerArchive.toOciLayout(source, join(source, "layout"), { tag: "latest" }))
       expect(notJson.message).toContain("manifest.json is not JSON")
+    }).pipe(Effect.provide(NodeContext.layer)))
+
+  it.scoped("a layer that is a FIFO is InvalidDocument, not a read that never ends", () =>
+    Effect.gen(function*() {
+      const source = yield* tempDir
+      writeFileSync(
+        join(source, "manifest.json"),
+        JSON.stringify([{ RepoTags: ["app:latest"], Config: config, Layers: [layer] }])
+      )
+      writeFileSync(join(source, config), "{}")
+      mkdirSync(join(source, layer, ".."))
+      execFileSync("mkfifo", [join(source, layer)])
+      const error = yield* Effect.flip(DockerArchive.toOciLayout(source, join(source, "layout"), { tag: "latest" }))
+      expect(error._tag).toBe("InvalidDocument")
+      expect(error.message).toContain("it is not a file")
     }).pipe(Effect.provide(NodeContext.layer)))
 
   it.scoped("a layer path that would leave the folder is UnsafePath", () =>

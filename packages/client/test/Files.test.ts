@@ -107,17 +107,18 @@ describe("Files", () => {
       expect(readdirSync(dir)).toEqual(["blob"])
     }).pipe(Effect.provide(NodeContext.layer)))
 
-  it.scopedLive("removeStalePartials removes the partial files untouched for an hour, nothing else", () =>
+  it.scopedLive("removeStalePartials removes writeAtomically's partial files untouched for a day, nothing else", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000)
-      for (const name of ["a.1f2e.partial", "b.partial", "c"]) {
+      const twoDaysAgo = new Date(Date.now() - 2 * 86400 * 1000)
+      const hourAgo = new Date(Date.now() - 3600 * 1000)
+      for (const name of ["a.1f2e3d4c5b6a.partial", "b.partial", "c", "d.77aa66bb55cc.partial"]) {
         writeFileSync(join(dir, name), "x")
-        utimesSync(join(dir, name), twoHoursAgo, twoHoursAgo)
+        const when = name.startsWith("d") ? hourAgo : twoDaysAgo
+        utimesSync(join(dir, name), when, when)
       }
-      writeFileSync(join(dir, "d.77aa.partial"), "being written")
       yield* Files.removeStalePartials(dir)
-      expect(readdirSync(dir).sort()).toEqual(["c", "d.77aa.partial"])
+      expect(readdirSync(dir).sort()).toEqual(["b.partial", "c", "d.77aa66bb55cc.partial"])
       yield* Files.removeStalePartials(join(dir, "missing"))
     }).pipe(Effect.provide(NodeContext.layer)))
 })

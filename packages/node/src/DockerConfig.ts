@@ -343,8 +343,9 @@ const spawnFailure = (error: PlatformError.PlatformError): string =>
 
 /**
  * Run `docker-credential-<name> <action>` with `input` on stdin; fails with a reason. On a
- * timeout its process group is killed with SIGKILL: closing the scope only sends SIGTERM
- * and waits, which a helper that ignores SIGTERM (or waits on a prompt) would make endless.
+ * timeout or an interruption its process group is killed with SIGKILL: closing the scope
+ * only sends SIGTERM and waits, which a helper that ignores SIGTERM (or waits on a prompt)
+ * would make endless.
  */
 const runHelper = (
   runner: HelperRunner,
@@ -364,7 +365,8 @@ const runHelper = (
         duration: runner.timeout,
         onTimeout: () => `no answer within ${Duration.format(runner.timeout)}`
       }),
-      Effect.tapError(() => Effect.ignore(process.kill("SIGKILL")))
+      // Also when the lookup is interrupted (a caller's timeout, Ctrl-C).
+      Effect.onError(() => Effect.ignore(process.kill("SIGKILL")))
     )
   }))
 

@@ -164,12 +164,13 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
       bodyTimeout: 0
     }
     const proxy = options.proxy
-    for (const url of [proxy?.httpProxy, proxy?.httpsProxy]) {
-      if (url !== undefined && !isUrl(url)) {
+    for (const [name, url] of [["httpProxy", proxy?.httpProxy], ["httpsProxy", proxy?.httpsProxy]] as const) {
+      if (url !== undefined && url !== "" && !isProxyUrl(url)) {
+        // Not the value: it may hold a password that no parser could separate from it.
         return yield* new Errors.InvalidArgument({
-          name: "proxy",
-          value: Errors.redactUrl(url),
-          reason: "it is not a URL, such as http://proxy.example:3128"
+          name: `proxy.${name}`,
+          value: "(not shown)",
+          reason: "it is not an http:// or https:// URL, such as http://proxy.example:3128"
         })
       }
     }
@@ -255,11 +256,11 @@ export const layer = (options: Options = {}): Layer.Layer<
   Errors.InvalidArgument | Errors.CredentialsError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(optionsFromEnv, (env) => build(options, env)))
 
-/** Whether a proxy setting is a URL (undici takes nothing else). */
-const isUrl = (text: string): boolean => {
+/** Whether a proxy setting is an http(s) URL (undici takes nothing else). */
+const isProxyUrl = (text: string): boolean => {
   try {
-    new URL(text)
-    return true
+    const url = new URL(text)
+    return url.protocol === "http:" || url.protocol === "https:"
   } catch {
     return false
   }
@@ -269,12 +270,13 @@ const isUrl = (text: string): boolean => {
  * A proxy variable, upper or else lower case, which must be a URL (its value is never part
  * of the error: it may hold a password).
  */
-const proxyVariable = (name: string): Config.Config<string> => {
+const proxyVariable = (name: string): Config.Config<Option.Option<string>> => {
+  // Empty: no proxy, as the usual way to switch one off.
   const url = (variable: string) =>
     Config.validate(Config.string(variable), {
-      message: "must be a URL, such as http://proxy.example:3128",
-      validation: isUrl
-    })
+      message: "must be an http:// or https:// URL, such as http://proxy.example:3128",
+      validation: (text) => text === "" || isProxyUrl(text)
+    }).pipe(Config.map((text) => Option.liftPredicate(text, (t) => t !== "")))
   return Config.orElseIf(url(name), { if: ConfigError.isMissingDataOnly, orElse: () => url(name.toLowerCase()) })
 }
 
@@ -294,8 +296,8 @@ export const optionsFromEnv: Config.Config<Options> = Config.all({
   ),
   insecure: Config.option(Config.array(Config.string(), "DOCKSIDE_INSECURE_REGISTRIES")),
   caFiles: Config.option(Config.array(Config.string(), "DOCKSIDE_CA_FILES")),
-  httpsProxy: Config.option(proxyVariable("HTTPS_PROXY")),
-  httpProxy: Config.option(proxyVariable("HTTP_PROXY")),
+  httpsProxy: Config.option(proxyVariable("HTTPS_PROXY")).pipe(Config.map(Option.flatten)),
+  httpProxy: Config.option(proxyVariable("HTTP_PROXY")).pipe(Config.map(Option.flatten)),
   noProxy: Config.option(Config.string("NO_PROXY").pipe(Config.orElse(() => Config.string("no_proxy"))))
 }).pipe(Config.map((env): Options => ({
   policy: env.policy,

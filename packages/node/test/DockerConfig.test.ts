@@ -295,6 +295,19 @@ describe("DockerConfig", () => {
       }
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scopedLive("a lookup given up by its caller kills a helper that ignores SIGTERM", () =>
+    Effect.gen(function*() {
+      const work = yield* tempDir
+      const { options } = helpers(work)
+      const folder = join(work, "stubborn")
+      writeConfig(folder, { credsStore: "stubborn" })
+      const config = yield* DockerConfig.load({ ...options, folder, helperTimeout: "20 seconds" })
+      const started = Date.now()
+      const outcome = yield* Effect.either(config.lookup("registry.example.com").pipe(Effect.timeout("300 millis")))
+      expect(outcome._tag).toBe("Left")
+      expect(Date.now() - started).toBeLessThan(5000)
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scopedLive("a helper that prints its answer and then fails: the warning shows stderr, never stdout", () =>
     Effect.gen(function*() {
       const work = yield* tempDir

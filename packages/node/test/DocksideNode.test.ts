@@ -216,27 +216,37 @@ describe("DocksideNode.layer", () => {
       expect(String(bad)).toContain("DOCKSIDE_RETRIES")
       const low = yield* Effect.flip(DocksideNode.optionsFromEnv.pipe(env({ DOCKSIDE_RETRIES: "0" })))
       expect(String(low)).toContain("must be at least 1")
+      const zero = yield* Effect.flip(DocksideNode.optionsFromEnv.pipe(env({ DOCKSIDE_TIMEOUT: "0 seconds" })))
+      expect(String(zero)).toContain("Invalid data at DOCKSIDE_TIMEOUT")
+      expect(String(zero)).toContain("must be longer than zero")
       expect(RegistryPolicy.make(options.policy ?? {}).retry.attempts).toBe(3)
       // A proxy that is not a URL is refused by name; its value (it may hold a password) is not shown.
       const proxy = yield* Effect.flip(
         DocksideNode.optionsFromEnv.pipe(env({ https_proxy: "http://bob:hunter2@[bad" }))
       )
       expect(String(proxy)).toContain("https_proxy")
-      expect(String(proxy)).toContain("must be a URL")
+      expect(String(proxy)).toContain("must be an http:// or https:// URL")
       // Set but not a URL in upper case: not passed over for the lower case one.
       const upper = yield* Effect.flip(
         DocksideNode.optionsFromEnv.pipe(env({ HTTPS_PROXY: "http://[bad", https_proxy: "http://proxy.example:3128" }))
       )
       expect(String(upper)).toContain("HTTPS_PROXY")
       expect(String(proxy)).not.toContain("hunter2")
-      const explicit = yield* Effect.flip(
-        Effect.scoped(Layer.build(DocksideNode.layer({ proxy: { httpProxy: "http://bob:hunter2@[bad" } }))).pipe(
-          env({})
+      for (const bad of ["http://bob:hunter2@[bad", "http://bob:hunter2#x@proxy.example:3128", "proxy.example:3128"]) {
+        const explicit = yield* Effect.flip(
+          Effect.scoped(Layer.build(DocksideNode.layer({ proxy: { httpProxy: bad } }))).pipe(env({}))
         )
+        expect([bad, explicit._tag]).toEqual([bad, "InvalidArgument"])
+        expect(explicit.message).toContain("it is not an http:// or https:// URL")
+        expect(explicit.message).not.toContain("hunter2")
+      }
+      // Without a scheme: refused; set but empty: no proxy, the usual way to switch one off.
+      const schemeless = yield* Effect.flip(
+        DocksideNode.optionsFromEnv.pipe(env({ HTTPS_PROXY: "proxy.example:3128" }))
       )
-      expect(explicit._tag).toBe("InvalidArgument")
-      expect(explicit.message).toContain("it is not a URL")
-      expect(explicit.message).not.toContain("hunter2")
+      expect(String(schemeless)).toContain("Invalid data at HTTPS_PROXY")
+      const off = yield* DocksideNode.optionsFromEnv.pipe(env({ HTTPS_PROXY: "", http_proxy: "" }))
+      expect(off.proxy).toEqual({ httpsProxy: undefined, httpProxy: undefined, noProxy: undefined })
     }))
 
   it.effect("the layer's insecure registries (the options' and DOCKSIDE_INSECURE_REGISTRIES) are the clients' too", () =>

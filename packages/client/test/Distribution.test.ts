@@ -457,6 +457,16 @@ describe("uploads", () => {
       )
       expect(yield* Ref.get(sent)).toEqual(["POST https://registry.example/v2/x/blobs/uploads/"])
 
+      // Not an http(s) URL at all.
+      const mailto = yield* Recorded.client(() =>
+        Effect.succeed(new Response(null, { status: 202, headers: { location: "mailto:x@registry.example" } }))
+      )
+      const odd = yield* Distribution.make().pipe(Effect.provideService(HttpClient.HttpClient, mailto.client))
+      const notHttp = yield* Effect.flip(
+        odd.uploadBlob(repo("registry.example", "x"), blobOf(bytes), Stream.make(bytes))
+      )
+      expect(notHttp.message).toContain("the upload location is not an http(s) URL")
+
       // An insecure registry, spoken to over http, whose next location is another host's plain http.
       const insecure = yield* Recorded.client((request) =>
         request.url.startsWith("https:")

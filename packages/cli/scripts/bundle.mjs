@@ -87,6 +87,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "dockside-code-cache-"))),
     (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
   )
+  // A failed run must not leave a cache behind, nor an older one in its place.
+  Fs.rmSync(`${bundle}.cache`, { force: true })
   const code = yield* Effect.async((resume) => {
     const child = ChildProcess.spawn(process.execPath, [
       ...flags(launcher),
@@ -102,11 +104,16 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
       stdio: ["ignore", "ignore", "inherit"],
       // Not the build's environment: a proxy or a DOCKSIDE_* variable there is not for this run.
       env: { PATH: process.env.PATH ?? "", HOME: folder, DOCKER_CONFIG: folder },
-      timeout: 60_000
+      // SIGKILL: the command would take a SIGTERM as an interruption, and exit 0.
+      timeout: 60_000,
+      killSignal: "SIGKILL"
     })
     child.on("error", (error) => resume(Effect.die(error)))
     child.on("exit", (exit) => resume(Effect.succeed(exit)))
   })
-  if (code !== 0) return yield* Effect.die(new Error(`the training run for the code cache of ${bundle} failed`))
+  if (code !== 0) {
+    Fs.rmSync(`${bundle}.cache`, { force: true })
+    return yield* Effect.die(new Error(`the training run for the code cache of ${bundle} failed`))
+  }
 })))
 Fs.chmodSync(launcher, 0o755)

@@ -51,8 +51,16 @@ export const run = (argv: ReadonlyArray<string>): Effect.Effect<void> =>
     Effect.provide(NodeContext.layer)
   )
 
-/** The name and message of a defect, every URL in it as `Errors.redactUrl` shows URLs. */
+/**
+ * The name and message of a defect without what URLs in it may hold: any `//user:password@`,
+ * then, URL by URL, what `Errors.redactUrl` hides (secret query values).
+ */
 const defectText = (defect: unknown): string => {
   const text = defect instanceof Error ? `${defect.name}: ${defect.message}` : String(defect)
-  return Errors.excerpt(text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => Errors.redactUrl(url)))
+  return Errors.excerpt(
+    text.replace(/\/\/[^/\s@]*@/g, "//").replace(
+      /[a-z][a-z0-9+.-]*:\/\/\S+?(?=\s|$|[a-z][a-z0-9+.-]*:\/\/)/gi,
+      (url) => Errors.redactUrl(url)
+    )
+  )
 }

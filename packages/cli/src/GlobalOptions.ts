@@ -53,9 +53,9 @@ export const options = {
       "longest wait for a response, or for the next bytes of one (e.g. 30s, 2m; default 30s / 60s)"
     ),
     Options.mapEffect((text) =>
-      Option.match(Option.filter(parseDuration(text), (duration) => Duration.toMillis(duration) > 0), {
+      Option.match(Option.filter(parseDuration(text), (duration) => Duration.toMillis(duration) >= 1), {
         onNone: () =>
-          Effect.fail(invalid(`--timeout: "${text}" is not a duration longer than zero (e.g. 30s, 500ms, 2m)`)),
+          Effect.fail(invalid(`--timeout: "${text}" is not a duration of 1 ms or more (e.g. 30s, 500ms, 2m)`)),
         onSome: Effect.succeed
       })
     ),

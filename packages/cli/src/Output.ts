@@ -9,10 +9,12 @@
 const gap = "   "
 
 /**
- * Control characters, format characters (bidi overrides) and line or paragraph separators
- * (from the network) as spaces, so a cell cannot move the cursor, reorder text or break a row.
+ * Control characters, bidirectional controls and line or paragraph separators (from the
+ * network) as spaces, so a cell cannot move the cursor, reorder text or break a row. Other
+ * format characters stay: joiners are part of emoji and of words in some scripts.
  */
-const printable = (text: string): string => text.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+/gu, " ")
+const printable = (text: string): string =>
+  text.replace(/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]+/gu, " ")
 
 /**
  * Render a header and rows as aligned columns (the header first, columns separated by

@@ -12,9 +12,10 @@ describe("Output", () => {
   })
 
   it("prints a list one item a line, an item's control characters as spaces (a tag cannot fake a line)", () => {
-    expect(Output.lines(["v1\u001b[2J\u001b]0;TITLE\u0007\nLogin Succeeded", "v2\u202eevil\u2028x"])).toBe(
-      "v1 [2J ]0;TITLE Login Succeeded\nv2 evil x"
-    )
+    expect(Output.lines(["v1\u001b[2J\u001b]0;TITLE\u0007\nLogin Succeeded", "v2\u202eevil\u2028x", "👩\u200d💻"]))
+      .toBe(
+        "v1 [2J ]0;TITLE Login Succeeded\nv2 evil x\n👩\u200d💻"
+      )
   })
 
   it("prints label/value fields aligned", () => {

@@ -514,12 +514,12 @@ export const make = Effect.fn("Distribution.make")(function*(options: Options = 
           reason: "no Location header"
         })
       }
-      const next = new URL(location, request.url)
-      if (next.protocol !== "https:" && next.protocol !== "http:") {
+      const next = URL.canParse(location, request.url) ? new URL(location, request.url) : undefined
+      if (next === undefined || (next.protocol !== "https:" && next.protocol !== "http:")) {
         return yield* new Errors.UnexpectedResponse({
           ...at(request),
           status: response.status,
-          reason: `the upload location is not an http(s) URL: ${Errors.redactUrl(next.href)}`
+          reason: `the upload location is not an http(s) URL${next === undefined ? "" : ` (${next.protocol})`}`
         })
       }
       // The blob's bytes go over plain http only to an insecure registry.

@@ -87,11 +87,11 @@ export const make = (overrides: Overrides = {}, base: Settings = defaults): Sett
   redirects: { ...base.redirects, ...defined(overrides.redirects) }
 })
 
-/** A duration variable longer than zero (a zero timeout would fail every request). */
+/** A duration variable of at least 1 ms (a zero timeout would fail every request). */
 const positiveDuration = (name: string): Config.Config<Duration.Duration> =>
   Config.duration(name).pipe(Config.validate({
-    message: "must be longer than zero",
-    validation: (duration) => Duration.toMillis(duration) > 0
+    message: "must be 1 ms or longer",
+    validation: (duration) => Duration.toMillis(duration) >= 1
   }))
 
 /**

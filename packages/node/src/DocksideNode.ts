@@ -174,7 +174,7 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
         })
       }
     }
-    const proxied = proxy !== undefined && (proxy.httpProxy !== undefined || proxy.httpsProxy !== undefined)
+    const proxied = (proxy?.httpProxy ?? "") !== "" || (proxy?.httpsProxy ?? "") !== ""
     const build = (origin: Undici.buildConnector.BuildOptions): Undici.Dispatcher =>
       proxied
         ? new Undici.EnvHttpProxyAgent({
@@ -182,9 +182,11 @@ const makeDispatcher = (options: Options): Effect.Effect<Undici.Dispatcher, Erro
           connect: origin,
           requestTls: origin,
           proxyTls: strictTls,
-          ...(proxy.httpProxy === undefined ? {} : { httpProxy: proxy.httpProxy }),
-          ...(proxy.httpsProxy === undefined ? {} : { httpsProxy: proxy.httpsProxy }),
-          ...(proxy.noProxy === undefined ? {} : { noProxy: proxy.noProxy })
+          // Always a value: undici reads the environment, unchecked, for one left out. As
+          // undici does, https goes through the http proxy when no https proxy is set.
+          httpProxy: proxy?.httpProxy ?? "",
+          httpsProxy: proxy?.httpsProxy ?? "",
+          noProxy: proxy?.noProxy ?? ""
         })
         : new Undici.Agent({ ...pool, connect: origin })
     const insecure = insecureRegistries(options)
@@ -267,7 +269,7 @@ const isProxyUrl = (text: string): boolean => {
 }
 
 /**
- * A proxy variable, upper or else lower case, which must be a URL (its value is never part
+ * A proxy variable, upper or else lower case, which must be an http(s) URL (its value is never part
  * of the error: it may hold a password).
  */
 const proxyVariable = (name: string): Config.Config<Option.Option<string>> => {

@@ -34,7 +34,8 @@ export const hasBlob = Effect.fn("OciLayout.hasBlob")(function*(dir: string, dig
   const fs = yield* FileSystem.FileSystem
   const file = blobPath(dir, digest)
   const info = yield* Effect.option(fs.stat(file))
-  if (Option.isNone(info) || Number(info.value.size) !== size) return false
+  // Not a regular file (a FIFO would block the read): not the blob.
+  if (Option.isNone(info) || info.value.type !== "File" || Number(info.value.size) !== size) return false
   const hash = crypto.createHash(Identifiers.digestAlgorithm(digest))
   yield* Stream.runForEach(
     fs.stream(file, { chunkSize: 256 * 1024 }),
